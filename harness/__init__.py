@@ -1,0 +1,1 @@
+"""reach's experiment machinery: specs, suites, training, probes, executors, store, analysis, report, CLI."""

@@ -1,0 +1,213 @@
+"""Command line: ``python run.py --suite NAME`` (the main job), ``list``, ``train``, ``report``, ``compare``.
+
+Bad input raises ReachError anywhere below; ``main`` prints it as one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from harness.errors import ReachError
+
+SUBCOMMANDS = ("list", "train", "report", "compare", "sweep")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (plus exit 2), not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ReachError(f"{message} (see `python {self.prog} --help`)")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--d-model", type=int, help="width of the learner (default 64)")
+    p.add_argument("--n-layers", type=int, help="depth of the learner (default 2)")
+    p.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
+    p.add_argument("--batch-size", type=int, help="sequences per step (default 32)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default 1)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to train (default cpu)")
+
+
+def build_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one learner on one task and print the result")
+    p.add_argument("--learner", required=True, help="registry name or package.module:Class")
+    p.add_argument("--task", required=True, help="registry name or package.module:Class")
+    p.add_argument("--distance", type=int, required=True, help="dependency distance")
+    p.add_argument("--steps", type=int, default=2000, help="step budget (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seq-len", type=int, help="sequence length, for tasks whose length is free (lag, induction)")
+    p.add_argument("--opt", action="append", metavar="NAME=VALUE", help="learner option, repeatable")
+    p.add_argument("--task-opt", action="append", metavar="NAME=VALUE", help="task parameter, repeatable")
+    p.add_argument("--param-budget", type=int, help="solve d_model so that the model has at most this many params")
+    p.add_argument("--eval-every", type=int, help="validation interval in steps (default 100)")
+    p.add_argument("--schedule", choices=("cosine", "constant"))
+    p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    add_run_args(p)
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got '{text}'") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def name_list(text: str) -> list[str]:
+    return [v for v in text.replace(",", " ").split() if v]
+
+
+def build_sweep_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a suite (the default: python run.py --suite long-range)")
+    p.add_argument("--suite", default="long-range", help="built-in suite name or path to a .toml file")
+    p.add_argument("--seeds", type=int_list, help="e.g. 0,1,2 (replaces the suite's seeds)")
+    p.add_argument("--learners", type=name_list, help="comma-separated learner names (filters/extends)")
+    p.add_argument("--tasks", type=name_list, help="comma-separated task names")
+    p.add_argument("--distances", type=int_list, help="e.g. 4,8,16 (replaces every task's distances)")
+    p.add_argument("--steps", type=int, help="step budget for every run")
+    p.add_argument("--workers", type=int, help="parallel runs (default: the number of cores)")
+    p.add_argument("--out", help="results folder (default results/<suite>-<timestamp>); reuse it to resume")
+    p.add_argument("--no-prune", action="store_true", help="run every distance even after a learner failed")
+    p.add_argument("--no-report", action="store_true", help="skip the probes/report step at the end")
+    p.add_argument("--executor", default="process-pool", choices=("process-pool", "in-process", "ray"))
+    p.add_argument("--address", help="Ray cluster address (with --executor ray); default: a local Ray")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray: CPUs per run (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs per run (default 0)")
+    p.add_argument("--retries", type=int, default=2, help="Ray: retries of a run lost to a dead worker")
+
+
+def make_parser() -> Parser:
+    parser = Parser(prog="run.py", description="reach: how far back can a sequence learner reach? "
+                    "Main job: python run.py --suite long-range")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    sub.add_parser("list", help="list learners, tasks and suites")
+    build_train_parser(sub)
+    build_sweep_parser(sub)
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from learners import LEARNERS
+    from tasks import TASKS
+
+    print("Learners:")
+    for name, cls in LEARNERS.items():
+        print(f"  {name:<16} {cls.family:<14} {cls.summary}")
+    print("Tasks:")
+    for name, cls in TASKS.items():
+        print(f"  {name:<16} {cls.kind:<14} {cls.summary}")
+    from harness.builtin_suites import BUILTIN_SUITES
+
+    print("Suites:")
+    for name, data in BUILTIN_SUITES.items():
+        print(f"  {name:<16} {data.get('description', '')}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import os
+    import shlex
+    from pathlib import Path
+
+    from harness.executors import make_executor
+    from harness.finish import finish_sweep
+    from harness.progress import SweepProgress
+    from harness.suites import load_suite
+    from harness.sweep import default_out, run_suite
+
+    suite = load_suite(args.suite)
+    if any(v is not None for v in (args.seeds, args.learners, args.tasks, args.distances, args.steps)) \
+            or args.no_prune:
+        suite = suite.override(seeds=args.seeds, learners=args.learners, tasks=args.tasks,
+                               distances=args.distances, steps=args.steps, prune=False if args.no_prune else None)
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ReachError(f"--workers must be >= 1, got {workers}")
+    out = Path(args.out) if args.out else default_out(suite)
+    extra = {}
+    if args.executor == "ray":
+        extra = {"address": args.address, "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run,
+                 "retries": args.retries}
+    executor = make_executor(args.executor, workers, **extra)
+    command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    progress = SweepProgress()
+    print(f"reach: suite '{suite.name}' -> {out} ({executor.name}, {workers} worker(s))", flush=True)
+    try:
+        result = run_suite(suite, out, executor, command, progress=progress)
+    finally:
+        progress.close()
+        executor.shutdown()
+    return finish_sweep(suite, result, report=not args.no_report, workers=workers)
+
+
+def spec_from_args(args: argparse.Namespace) -> "Any":
+    from harness.spec import RunSpec, parse_options
+
+    fields: dict[str, Any] = {
+        "task": args.task, "distance": args.distance, "learner": args.learner, "steps": args.steps,
+        "seed": args.seed, "learner_options": parse_options(args.opt, "--opt"),
+        "task_params": parse_options(args.task_opt, "--task-opt"),
+    }
+    optional = {"d_model": "d_model", "n_layers": "n_layers", "lr": "lr", "batch_size": "batch_size",
+                "threads": "threads", "device": "device", "seq_len": "seq_len", "param_budget": "param_budget",
+                "eval_every": "eval_every", "schedule": "schedule", "max_seconds": "max_seconds"}
+    for attr, key in optional.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            fields[key] = value
+    return RunSpec.from_dict(fields, where="train")
+
+
+def format_result(r: dict[str, Any]) -> str:
+    spec = r["spec"]
+    task_kind = "mse" if spec["task"] == "adding" else "loss"
+    solved = (f"solved at step {r['steps_to_solve']}" if r["outcome"] == "solved"
+              else f"diverged ({r['stop_reason']})" if r["outcome"] == "diverged"
+              else f"not solved in {r['steps_run']} steps")
+    return "\n".join([
+        f"{r['label']} on {spec['task']} at distance {spec['distance']} (seed {spec['seed']}, run {r['id']})",
+        f"  test accuracy  {r['test_accuracy']:.4f}   (memoryless baseline {r['baseline_accuracy']:.4f})",
+        f"  exact match    {r['test_exact_match']:.4f}",
+        f"  test {task_kind:<9} {r['test_loss']:.4g}   (baseline {r['baseline_loss']:.4g})",
+        f"  outcome        {solved}",
+        f"  parameters     {r['params']:,} (d_model {r['d_model']}, learner {r['learner_params']:,})",
+        f"  throughput     {r['tokens_per_s']:,.0f} tokens/s training ({r['threads']} thread(s), {r['device']})",
+        f"  wall time      {r['wall_seconds']:.1f} s",
+    ])
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from harness.train import train
+
+    spec = spec_from_args(args)
+    result = train(spec)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_result(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = make_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        if argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+            argv = ["sweep"] + argv  # python run.py --suite NAME is the main job
+        args = parser.parse_args(argv)
+        return {"list": cmd_list, "train": cmd_train, "sweep": cmd_sweep}[args.command](args)
+    except ReachError as exc:
+        print(f"reach: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reach: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,144 @@
+"""Run a suite: schedule its specs on an executor, store every finished run, resume, prune, summarise.
+
+Reach search (pruning). Within one (task, learner label) group the distances run as a ladder, shortest
+first, all seeds of a rung together. When every seed of a rung failed (unsolved, diverged or error), the
+larger distances of that group are recorded as "skipped" (failed at a shorter distance), not run.
+``prune = false`` (``--no-prune``) runs them all. Decisions are recomputed from stored runs on resume, so
+an interrupted sweep resumes to the same result.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.spec import RunSpec
+from harness.store import ResultsFolder, environment, now_iso
+from harness.suites import Suite
+
+FAILED = ("unsolved", "diverged", "error")
+
+
+def default_out(suite: Suite, root: Path = Path("results")) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
+    return root / f"{safe}-{stamp}"
+
+
+def group_key(spec: RunSpec) -> tuple[str, str]:
+    return (spec.task, spec.label)
+
+
+def skipped_record(spec: RunSpec, failed_at: int) -> dict[str, Any]:
+    return {"id": spec.id, "spec": spec.to_dict(), "label": spec.label, "outcome": "skipped",
+            "stop_reason": f"failed at a shorter distance ({failed_at}) in every seed", "error": None}
+
+
+class Ladder:
+    """Decides, from finished records, which specs run next and which are skipped."""
+
+    def __init__(self, specs: list[RunSpec], prune: bool) -> None:
+        self.prune = prune
+        self.rungs: dict[tuple[str, str], dict[int, list[RunSpec]]] = defaultdict(lambda: defaultdict(list))
+        for spec in specs:
+            self.rungs[group_key(spec)][spec.distance].append(spec)
+
+    def plan(self, done: dict[str, dict[str, Any]], in_flight: set[str]) -> tuple[list[RunSpec], list[tuple[RunSpec, int]]]:
+        """(specs ready to run now, (spec, failed distance) pairs to record as skipped)."""
+        ready: list[RunSpec] = []
+        skip: list[tuple[RunSpec, int]] = []
+        for rungs in self.rungs.values():
+            failed_at = None
+            for distance in sorted(rungs):
+                specs = rungs[distance]
+                if failed_at is not None:
+                    skip.extend((s, failed_at) for s in specs if s.id not in done)
+                    continue
+                pending = [s for s in specs if s.id not in done]
+                if pending:
+                    ready.extend(s for s in pending if s.id not in in_flight)
+                    if self.prune:
+                        break  # the next rung waits for this one
+                    continue
+                if self.prune and all(done[s.id]["outcome"] in FAILED for s in specs):
+                    failed_at = distance
+        return ready, skip
+
+
+def run_suite(suite: Suite, out: Path, executor: Any, command: str,
+              progress: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) ``suite`` into ``out``. Returns {"records": [...], "counts": {...}, "seconds": ...}."""
+    specs = suite.specs()
+    wanted = {s.id for s in specs}
+    with ResultsFolder(out) as folder:
+        done: dict[str, dict[str, Any]] = {}
+        for record in folder.existing:
+            if record["id"] in wanted and record.get("outcome") != "skipped":
+                done[record["id"]] = record
+        resumed = len(done)
+        folder.write_text("suite.toml", suite.to_toml())
+        env_path = folder.path / "env.json"
+        env = json.loads(env_path.read_text()) if env_path.exists() else {}
+        sessions = env.get("sessions", [])
+        session = {"command": command, "start": now_iso(), "end": None, "executor": executor.name,
+                   "workers": executor.workers, "resumed_runs": resumed}
+        sessions.append(session)
+        env = {"suite": suite.name, **environment(threads=specs[0].threads if specs else 1), "sessions": sessions}
+        folder.write_text("env.json", json.dumps(env, indent=2))
+
+        ladder = Ladder(specs, suite.prune)
+        skipped: dict[str, dict[str, Any]] = {}
+        futures: dict[cf.Future, RunSpec] = {}
+        t0 = time.perf_counter()
+        if progress:
+            progress("start", total=len(specs), done=resumed)
+        try:
+            while True:
+                ready, skip = ladder.plan(done, {s.id for s in futures.values()})
+                for spec, failed_at in skip:
+                    if spec.id not in skipped:
+                        skipped[spec.id] = skipped_record(spec, failed_at)
+                        if progress:
+                            progress("skipped", spec=spec, record=skipped[spec.id])
+                for spec in ready:
+                    futures[executor.submit(spec)] = spec
+                    if progress:
+                        progress("submitted", spec=spec)
+                if not futures:
+                    break
+                finished, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    spec = futures.pop(fut)
+                    record = fut.result()
+                    folder.append(record)
+                    done[spec.id] = record
+                    if progress:
+                        progress("finished", spec=spec, record=record)
+        finally:
+            if futures:  # interrupted: what is running now is lost and re-run on resume; nothing else is
+                executor.shutdown()
+        # skipped records are appended once, so the table shows them; they are recomputed on resume
+        present = {r["id"] for r in folder.existing if r.get("outcome") == "skipped"}
+        for record in skipped.values():
+            if record["id"] not in present:
+                folder.append(record)
+        records = [done.get(s.id) or skipped.get(s.id) for s in specs]
+        records = [r for r in records if r is not None]
+        session["end"] = now_iso()
+        session["seconds"] = round(time.perf_counter() - t0, 2)
+        folder.write_text("env.json", json.dumps(env, indent=2))
+        counts: dict[str, int] = defaultdict(int)
+        for r in records:
+            counts[r["outcome"]] += 1
+        return {"records": records, "counts": dict(counts), "seconds": time.perf_counter() - t0,
+                "resumed": resumed, "folder": folder.path}
+
+
+def eprint(*args: Any) -> None:
+    print(*args, file=sys.stderr)

@@ -1,0 +1,228 @@
+"""The one training loop: AdamW, warm-up then cosine or constant learning rate, clipping, validation-based
+early stopping, final numbers on a separate test stream.
+
+Streams. Every run draws from four generators whose seeds never overlap, for any pair of run seeds:
+``stream_seed(seed, s) = 4 * seed + s`` with s = 0 (model initialisation), 1 (training batches),
+2 (validation set) and 3 (test set). Early stopping sees only the validation set; the reported accuracy
+is measured on the test stream, which nothing else reads.
+
+Accuracy is token-level micro accuracy over the task's scored positions (for regression tasks: the
+fraction of scored positions whose absolute error is below the task's tolerance). A run is *solved* when
+its test accuracy reaches ``solve_threshold``; *steps to solve* is the first validation evaluation at which
+the validation accuracy reached it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from harness.model import SequenceModel, build_model, count_parameters, solve_width
+from harness.spec import RunSpec
+from tasks import Batch, Task
+
+MODEL_INIT, TRAIN, VALIDATION, TEST = range(4)
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    return 4 * seed + stream
+
+
+def generator(seed: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(stream_seed(seed, stream))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from harness.errors import ReachError
+        raise ReachError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+    return torch.device(name)
+
+
+def task_loss(task: Task, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Mean cross-entropy (nats) or squared error over the batch's loss positions."""
+    m = batch.loss_mask
+    if task.kind == "regression":
+        return F.mse_loss(out[..., 0][m], batch.targets[m])
+    return F.cross_entropy(out[m], batch.targets[m])
+
+
+@dataclass
+class Scores:
+    """Sums over an evaluation pass; ``summary()`` turns them into rates."""
+
+    correct: float = 0.0
+    scored: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    exact: int = 0
+    sequences: int = 0
+
+    def __post_init__(self) -> None:
+        self.by_distance: dict[int, list[int]] = {}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.correct / max(self.scored, 1),
+            "loss": self.loss_sum / max(self.loss_count, 1),
+            "exact_match": self.exact / max(self.sequences, 1),
+            "by_distance": {str(d): v for d, v in sorted(self.by_distance.items())},
+        }
+
+
+@torch.no_grad()
+def evaluate(model: SequenceModel, task: Task, batches: list[Batch] | None = None, *,
+             gen: torch.Generator | None = None, n_batches: int = 0, batch_size: int = 32,
+             device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+    """Score ``model`` on the given batches (or on ``n_batches`` fresh ones drawn from ``gen``)."""
+    was_training = model.training
+    model.eval()
+    s = Scores()
+    todo = batches if batches is not None else (task.sample(batch_size, gen) for _ in range(n_batches))
+    for batch in todo:
+        batch = batch.to(device)
+        out = model(batch.inputs)
+        m, lm = batch.mask, batch.loss_mask
+        if task.kind == "regression":
+            pred = out[..., 0]
+            hit = (pred - batch.targets).abs() < task.tolerance
+            s.loss_sum += float(((pred - batch.targets) ** 2)[lm].sum())
+        else:
+            hit = out.argmax(-1) == batch.targets
+            s.loss_sum += float(F.cross_entropy(out[lm], batch.targets[lm], reduction="sum"))
+        s.loss_count += int(lm.sum())
+        s.correct += float(hit[m].sum())
+        s.scored += int(m.sum())
+        s.exact += int(((hit | ~m).all(dim=1) & m.any(dim=1)).sum())
+        s.sequences += int(m.any(dim=1).sum())
+        dist, ok = batch.distance[m].cpu(), hit[m].cpu()
+        for d in torch.unique(dist).tolist():
+            sel = dist == d
+            entry = s.by_distance.setdefault(int(d), [0, 0])
+            entry[0] += int(ok[sel].sum())
+            entry[1] += int(sel.sum())
+    model.train(was_training)
+    return s.summary()
+
+
+def lr_factor(step: int, spec: RunSpec) -> float:
+    """Multiplier of spec.lr at optimiser step ``step`` (0-based): linear warm-up, then cosine or constant."""
+    if spec.warmup_steps and step < spec.warmup_steps:
+        return (step + 1) / spec.warmup_steps
+    if spec.schedule == "constant":
+        return 1.0
+    span = max(spec.steps - spec.warmup_steps, 1)
+    progress = min((step - spec.warmup_steps) / span, 1.0)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))  # cosine down to 10% of lr
+
+
+def train(spec: RunSpec) -> dict[str, Any]:
+    """Run one spec to the end and return its result record (a JSON-able dict).
+
+    Outcomes: "solved", "unsolved", "diverged" (NaN/inf loss; recorded, not raised). Bad specs raise
+    ReachError before anything trains; any other exception propagates to the caller (executors record it).
+    """
+    wall0 = time.perf_counter()
+    torch.set_num_threads(spec.threads)
+    device = resolve_device(spec.device)
+    task = spec.task_obj
+    d_model = spec.d_model
+    if spec.param_budget is not None:
+        d_model = solve_width(task, spec.learner, spec.n_layers, spec.learner_options, spec.param_budget)
+    torch.manual_seed(stream_seed(spec.seed, MODEL_INIT))
+    model = build_model(task, spec.learner, d_model, spec.n_layers, spec.learner_options).to(device)
+    train_gen = generator(spec.seed, TRAIN)
+    val_gen = generator(spec.seed, VALIDATION)
+    val_set = [task.sample(spec.batch_size, val_gen).to(device) for _ in range(spec.val_batches)]
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, spec))
+
+    curve: list[dict[str, Any]] = []
+    outcome, steps_to_solve, steps_run = "unsolved", None, 0
+    train_seconds, loss_window, stop_reason = 0.0, [], "step budget"
+    model.train()
+    for step in range(1, spec.steps + 1):
+        t0 = time.perf_counter()
+        batch = task.sample(spec.batch_size, train_gen).to(device)
+        loss = task_loss(task, model(batch.inputs), batch)
+        if not torch.isfinite(loss):
+            outcome, stop_reason = "diverged", f"non-finite loss at step {step}"
+            steps_run = step
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if spec.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        opt.step()
+        sched.step()
+        loss_window.append(float(loss))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_seconds += time.perf_counter() - t0
+        steps_run = step
+        if step % spec.eval_every == 0 or step == spec.steps:
+            val = evaluate(model, task, val_set, device=device)
+            curve.append({"step": step, "train_loss": sum(loss_window) / len(loss_window),
+                          "val_accuracy": val["accuracy"], "val_loss": val["loss"],
+                          "seconds": round(time.perf_counter() - wall0, 3)})
+            loss_window = []
+            if not math.isfinite(val["loss"]):
+                outcome, stop_reason = "diverged", f"non-finite validation loss at step {step}"
+                break
+            if val["accuracy"] >= spec.solve_threshold:
+                steps_to_solve, stop_reason = step, "validation accuracy reached the threshold"
+                break
+        if spec.max_seconds is not None and time.perf_counter() - wall0 > spec.max_seconds:
+            stop_reason = f"time budget of {spec.max_seconds} s"
+            break
+
+    test = evaluate(model, task, gen=generator(spec.seed, TEST), n_batches=spec.test_batches,
+                    batch_size=spec.batch_size, device=device)
+    if outcome != "diverged":
+        outcome = "solved" if test["accuracy"] >= spec.solve_threshold else "unsolved"
+    baseline = task.baseline()
+    tokens = steps_run * spec.batch_size * task.seq_len
+    return {
+        "id": spec.id,
+        "spec": spec.to_dict(),
+        "label": spec.label,
+        "outcome": outcome,
+        "stop_reason": stop_reason,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_exact_match": test["exact_match"],
+        "test_by_distance": test["by_distance"],
+        "baseline_accuracy": baseline["accuracy"],
+        "baseline_loss": baseline["loss"],
+        "steps_run": steps_run,
+        "steps_to_solve": steps_to_solve if outcome == "solved" else None,
+        "val_steps_to_threshold": steps_to_solve,
+        "d_model": d_model,
+        "params": count_parameters(model),
+        "learner_params": count_parameters(model.learner),
+        "seq_len": task.seq_len,
+        "tokens_per_s": tokens / train_seconds if train_seconds > 0 else None,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - wall0,
+        "curve": curve,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "error": None,
+    }
+
+
+def failed_record(spec: RunSpec, exc: BaseException, wall_seconds: float = 0.0) -> dict[str, Any]:
+    """The record of a run that raised: kept in the results, counted in the summary."""
+    return {
+        "id": spec.id, "spec": spec.to_dict(), "label": spec.label, "outcome": "error",
+        "stop_reason": "exception", "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc))[-4000:], "wall_seconds": wall_seconds,
+    }

@@ -1,0 +1,125 @@
+"""The Task interface: a validated, immutable parameter object that samples batches.
+
+``TASKS[name](distance=..., **params)`` validates its parameters in ``__post_init__`` and raises
+``TaskParameterError`` (a ValueError) naming the parameter and its allowed range. ``sample(batch_size,
+generator)`` returns a :class:`Batch` built by vectorised torch code driven only by ``generator``: never the
+global RNG, never a Python loop over positions.
+
+A task states:
+
+- ``kind``: "classification" (targets are class ids, scored by accuracy) or "regression" (float targets,
+  scored by MSE; "accuracy" is then the fraction of scored positions with |error| < ``tolerance``).
+- ``input_vocab`` (token inputs) or ``n_features`` (float inputs [B, L, F]); ``output_size``: number of
+  classes, or 1 for regression.
+- ``seq_len``: the length of every sequence it samples.
+- ``baseline()``: the memoryless baseline, the best score of a predictor that ignores the dependency, as a
+  dict {"accuracy": ..., "loss": ...} in the units the harness reports (accuracy over scored positions;
+  loss = cross-entropy in nats per loss position, or MSE).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+
+class TaskParameterError(ValueError):
+    """A task parameter that is unknown or outside its allowed range."""
+
+
+# Upper bound on every size parameter (distances, vocabularies, counts): one sample stays small in memory, and a
+# typo such as distance=10**9 fails at construction instead of exhausting memory in sample().
+MAX_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One sampled batch.
+
+    inputs:    [B, L] long token ids, or [B, L, F] float features.
+    targets:   [B, L] long class ids, or [B, L] float values.
+    mask:      [B, L] bool, the scored positions (accuracy and test metrics are computed here only).
+    distance:  [B, L] long, the dependency distance of each scored position (0 where unscored).
+    loss_mask: [B, L] bool, the positions the training loss covers (the scored ones unless a task's
+               reference loss covers more, e.g. the copy task's cross-entropy over all positions).
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    distance: torch.Tensor
+    loss_mask: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(*(t.to(device) for t in (self.inputs, self.targets, self.mask, self.distance, self.loss_mask)))
+
+
+def check_range(task: str, name: str, value: Any, low: float | None = None, high: float | None = None,
+                kind: type = int) -> None:
+    """Raise TaskParameterError unless low <= value <= high (either bound may be None)."""
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TaskParameterError(f"task '{task}': {name} must be an integer, got {value!r}")
+    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        raise TaskParameterError(f"task '{task}': {name} must be a finite number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise TaskParameterError(f"task '{task}': {name} must be in [{lo}, {hi}], got {value}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base class; subclasses are frozen dataclasses whose first field is ``distance``."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line for `run.py list`
+    kind: ClassVar[str] = "classification"
+    tolerance: ClassVar[float] = 0.0  # regression: |error| below this counts as correct
+
+    distance: int
+
+    @classmethod
+    def from_params(cls, **params: Any) -> Task:
+        """Construct from a dict; an unknown key raises TaskParameterError naming the nearest valid one."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in params:
+            if key not in names:
+                near = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                raise TaskParameterError(
+                    f"task '{cls.name}' has no parameter '{key}'{hint}; valid: {', '.join(names)}"
+                )
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in params
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise TaskParameterError(f"task '{cls.name}' needs parameter(s): {', '.join(missing)}")
+        return cls(**params)
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # -- declared by subclasses ------------------------------------------------------------------------------
+    input_vocab: ClassVar[int | None] = None  # overridden as a property where it depends on parameters
+    n_features: ClassVar[int | None] = None
+    # The parameter p with seq_len == distance + p, for tasks whose length is free (the harness's --seq-len
+    # sets it); None where the length is fixed by the distance and the task's other parameters.
+    length_param: ClassVar[str | None] = None
+
+    @property
+    def seq_len(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    def baseline(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        raise NotImplementedError

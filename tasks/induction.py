@@ -1,0 +1,66 @@
+"""induction: induction heads (Olsson et al. 2022; Gu & Dao 2023, Mamba §4.1.2) — after `a b ... a`, output `b`.
+
+Layout (D = distance, L = D + prefix; trigger a = vocab): uniform random tokens from [0, vocab), except the trigger
+at position p (uniform on [0, prefix)) and again at p + D. The token b = x_{p+1} after the first trigger is an
+ordinary random token; the target at p + D is b, and only that position is scored. The trigger occurs nowhere else.
+The distance is D, the gap between the two triggers (the one that must be matched); b itself lies D - 1 back.
+
+Memoryless baseline: b is uniform, so accuracy 1/vocab and cross-entropy ln(vocab).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from tasks.base import MAX_SIZE, Batch, Task, check_range
+
+
+@dataclass(frozen=True)
+class Induction(Task):
+    name: ClassVar[str] = "induction"
+    summary: ClassVar[str] = "induction head: after `a b ... a` (the second a `distance` later), output b"
+    kind: ClassVar[str] = "classification"
+    length_param: ClassVar[str | None] = "prefix"
+
+    distance: int
+    vocab: int = 16
+    prefix: int = 16
+
+    def __post_init__(self) -> None:
+        check_range(self.name, "distance", self.distance, 2, MAX_SIZE)
+        check_range(self.name, "vocab", self.vocab, 2, MAX_SIZE)
+        check_range(self.name, "prefix", self.prefix, 1, MAX_SIZE)
+
+    @property
+    def trigger(self) -> int:
+        return self.vocab
+
+    @property
+    def seq_len(self) -> int:
+        return self.distance + self.prefix
+
+    @property
+    def input_vocab(self) -> int:
+        return self.vocab + 1
+
+    @property
+    def output_size(self) -> int:
+        return self.vocab
+
+    def baseline(self) -> dict[str, float]:
+        return {"accuracy": 1.0 / self.vocab, "loss": math.log(self.vocab)}
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        check_range(self.name, "batch_size", batch_size, 1)
+        shape, dev = (batch_size, self.seq_len), generator.device
+        inputs = torch.randint(0, self.vocab, shape, generator=generator, device=dev)
+        first = torch.randint(0, self.prefix, (batch_size, 1), generator=generator, device=dev)
+        answer = first + self.distance
+        inputs.scatter_(1, torch.cat([first, answer], dim=1), self.trigger)
+        targets = torch.zeros(shape, dtype=torch.long, device=dev).scatter_(1, answer, inputs.gather(1, first + 1))
+        mask = torch.zeros(shape, dtype=torch.bool, device=dev).scatter_(1, answer, True)
+        return Batch(inputs, targets, mask, mask.long() * self.distance, mask.clone())

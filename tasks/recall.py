@@ -1,0 +1,88 @@
+"""recall: multi-query associative recall, MQAR (Arora et al. 2023, Zoology).
+
+Layout (D = distance, n = n_pairs, V = vocab, L = 2n + D; filler = V):
+
+    k_0 v_0 k_1 v_1 .. k_{n-1} v_{n-1} | query region of D positions
+
+Keys are distinct, uniform on the first half of the vocabulary [0, V/2); values are uniform with replacement on
+the second half [V/2, V). The query region holds the filler token except at n query positions: key k_i appears
+once, at offset o_i in [0, D), and the target there is v_i. The offsets are drawn without replacement with
+probability proportional to (o + 1)^(alpha - 1), Zoology's power law (alpha = 0.01: most queries come early, a
+long tail comes late); as in Zoology, key i takes the i-th offset drawn. Only query positions are scored. The
+distance of a query is its position minus the position of its key in the key-value block (the value sits one step
+after the key).
+
+Memoryless baseline: values are iid uniform on V/2 classes and independent of the key, so accuracy 1/(V/2) and
+cross-entropy ln(V/2). Output classes: the whole vocabulary V.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from tasks.base import MAX_SIZE, Batch, Task, TaskParameterError, check_range
+
+
+@dataclass(frozen=True)
+class Recall(Task):
+    name: ClassVar[str] = "recall"
+    summary: ClassVar[str] = "multi-query associative recall: key-value pairs, then each key queried at a power-law gap"
+    kind: ClassVar[str] = "classification"
+
+    distance: int
+    n_pairs: int = 8
+    vocab: int = 64
+    alpha: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_range(self.name, "vocab", self.vocab, 4, MAX_SIZE)
+        if self.vocab % 2:
+            raise TaskParameterError(f"task '{self.name}': vocab must be even (keys and values split it), "
+                                     f"got {self.vocab}")
+        check_range(self.name, "n_pairs", self.n_pairs, 1, self.vocab // 2)
+        check_range(self.name, "distance", self.distance, self.n_pairs, MAX_SIZE)
+        check_range(self.name, "alpha", self.alpha, kind=float)
+        if not 0 < self.alpha <= 1:
+            raise TaskParameterError(f"task '{self.name}': alpha must be in (0, 1], got {self.alpha}")
+
+    @property
+    def filler(self) -> int:
+        return self.vocab
+
+    @property
+    def seq_len(self) -> int:
+        return 2 * self.n_pairs + self.distance
+
+    @property
+    def input_vocab(self) -> int:
+        return self.vocab + 1
+
+    @property
+    def output_size(self) -> int:
+        return self.vocab
+
+    def baseline(self) -> dict[str, float]:
+        half = self.vocab // 2
+        return {"accuracy": 1.0 / half, "loss": math.log(half)}
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        check_range(self.name, "batch_size", batch_size, 1)
+        n, half, shape, dev = self.n_pairs, self.vocab // 2, (batch_size, self.seq_len), generator.device
+        keys = torch.rand(batch_size, half, generator=generator, device=dev).argsort(dim=1)[:, :n]
+        values = torch.randint(half, self.vocab, (batch_size, n), generator=generator, device=dev)
+        weights = (torch.arange(1, self.distance + 1, device=dev, dtype=torch.float64) ** (self.alpha - 1))
+        offsets = torch.multinomial(weights.expand(batch_size, -1), n, replacement=False, generator=generator)
+        queries = 2 * n + offsets  # [B, n] positions; query i asks for key i
+        inputs = torch.full(shape, self.filler, dtype=torch.long, device=dev)
+        inputs[:, 0:2 * n:2] = keys
+        inputs[:, 1:2 * n:2] = values
+        inputs.scatter_(1, queries, keys)
+        targets = torch.zeros(shape, dtype=torch.long, device=dev).scatter_(1, queries, values)
+        mask = torch.zeros(shape, dtype=torch.bool, device=dev).scatter_(1, queries, True)
+        key_positions = 2 * torch.arange(n, device=dev)
+        distance = torch.zeros(shape, dtype=torch.long, device=dev).scatter_(1, queries, queries - key_positions)
+        return Batch(inputs, targets, mask, distance, mask.clone())
