@@ -124,8 +124,9 @@ def lr_factor(step: int, spec: RunSpec) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))  # cosine down to 10% of lr
 
 
-def train(spec: RunSpec) -> dict[str, Any]:
-    """Run one spec to the end and return its result record (a JSON-able dict).
+def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[dict[str, Any], SequenceModel]:
+    """Run one spec to the end and return its result record (a JSON-able dict), and the trained model
+    too when ``return_model`` (probes measure gradients of trained models).
 
     Outcomes: "solved", "unsolved", "diverged" (NaN/inf loss; recorded, not raised). Bad specs raise
     ReachError before anything trains; any other exception propagates to the caller (executors record it).
@@ -163,7 +164,7 @@ def train(spec: RunSpec) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
         opt.step()
         sched.step()
-        loss_window.append(float(loss))
+        loss_window.append(float(loss.detach()))
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
@@ -190,7 +191,7 @@ def train(spec: RunSpec) -> dict[str, Any]:
         outcome = "solved" if test["accuracy"] >= spec.solve_threshold else "unsolved"
     baseline = task.baseline()
     tokens = steps_run * spec.batch_size * task.seq_len
-    return {
+    record = {
         "id": spec.id,
         "spec": spec.to_dict(),
         "label": spec.label,
@@ -217,11 +218,12 @@ def train(spec: RunSpec) -> dict[str, Any]:
         "device": str(device),
         "error": None,
     }
+    return (record, model) if return_model else record
 
 
 def failed_record(spec: RunSpec, exc: BaseException, wall_seconds: float = 0.0) -> dict[str, Any]:
     """The record of a run that raised: kept in the results, counted in the summary."""
-    return {
+    record = {
         "id": spec.id, "spec": spec.to_dict(), "label": spec.label, "outcome": "error",
         "stop_reason": "exception", "error": f"{type(exc).__name__}: {exc}",
         "traceback": "".join(traceback.format_exception(exc))[-4000:], "wall_seconds": wall_seconds,

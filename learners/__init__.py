@@ -1,7 +1,18 @@
 """Sequence learners behind one interface. ``LEARNERS`` maps a name to a :class:`Learner` subclass."""
 
-from learners.base import Learner, LearnerOptionError
+from learners.attention import LocalAttention, Transformer
+from learners.base import FAMILIES, Learner, LearnerOptionError
+from learners.conv import CNN, TCN
+from learners.recurrent import GRU, LSTM, RNN
 
-LEARNERS: dict[str, type[Learner]] = {}
+LEARNERS: dict[str, type[Learner]] = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "cnn": CNN,
+    "tcn": TCN,
+    "transformer": Transformer,
+    "local-attention": LocalAttention,
+}
 
-__all__ = ["LEARNERS", "Learner", "LearnerOptionError"]
+__all__ = ["FAMILIES", "LEARNERS", "Learner", "LearnerOptionError"]

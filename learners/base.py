@@ -23,6 +23,8 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+FAMILIES = ("recurrent", "convolutional", "attention")
+
 
 class LearnerOptionError(ValueError):
     """An option a learner does not accept, or an impossible value."""
@@ -60,6 +62,10 @@ class Learner(nn.Module):
         resolved = dict(cls.OPTIONS)
         for key, value in options.items():
             default = cls.OPTIONS[key]
+            if isinstance(value, bool) and not isinstance(default, bool):  # bool is an int to isinstance
+                raise LearnerOptionError(
+                    f"learner '{cls.name}' option '{key}' must be {type(default).__name__}, got {value!r}"
+                )
             if default is not None and not isinstance(value, type(default)):
                 if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
@@ -70,6 +76,13 @@ class Learner(nn.Module):
                     )
             resolved[key] = value
         return resolved
+
+    def require(self, key: str, ok: bool, allowed: str) -> None:
+        """Raise LearnerOptionError naming option ``key``, its ``allowed`` values and the value given, unless ok."""
+        if not ok:
+            raise LearnerOptionError(
+                f"learner '{self.name}' option '{key}' must be {allowed}, got {self.options[key]!r}"
+            )
 
     def forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError

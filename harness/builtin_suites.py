@@ -1,0 +1,78 @@
+"""Built-in suites, written in the TOML schema of harness.suites (so they load through the same path).
+
+Budgets were tuned on the project's 2-core machine so that ``long-range`` (probes included) ends within
+10 minutes with 2 worker processes while still separating the families. Learning rates per learner were
+chosen on the *validation* stream of short calibration runs (lag, distance 16, seed 100: a seed the
+suites never use), never on test numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LADDER = [4, 8, 16, 32, 64, 128, 256, 512]
+
+# Every learner at equal width and depth; the transformer twice, to separate "finding the position"
+# from "path length" (absolute sinusoidal positions against a learned relative bias).
+ALL_LEARNERS: list[dict[str, Any]] = [
+    {"name": "rnn", "lr": 3e-3},
+    {"name": "lstm", "lr": 1e-2},
+    {"name": "gru", "lr": 1e-2},
+    {"name": "cnn", "lr": 3e-3},
+    {"name": "tcn", "lr": 3e-3},
+    {"name": "transformer", "options": {"positions": "sinusoidal"}, "lr": 1e-3},
+    {"name": "transformer", "options": {"positions": "relative"}, "lr": 3e-3},
+    {"name": "local-attention", "options": {"positions": "relative"}, "lr": 3e-3},
+]
+
+BUILTIN_SUITES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "name": "smoke",
+        "description": "every learner, two tasks, two distances, one seed; a quick end-to-end check (< 60 s)",
+        "seeds": [0],
+        "prune": False,
+        "defaults": {"d_model": 32, "n_layers": 2, "steps": 150, "eval_every": 50, "batch_size": 16,
+                     "val_batches": 2, "test_batches": 4},
+        "learners": ALL_LEARNERS,
+        "tasks": [
+            {"name": "lag", "distances": [4, 16]},
+            {"name": "copy", "distances": [4, 16]},
+        ],
+    },
+    "long-range": {
+        "name": "long-range",
+        "description": "the main study: every learner on lag, copy, selective-copy and recall over a doubling "
+                       "distance ladder, 2 seeds, equal width and depth",
+        "seeds": [0, 1],
+        "prune": True,
+        "defaults": {"d_model": 64, "n_layers": 2, "steps": 600, "eval_every": 50, "batch_size": 32,
+                     "val_batches": 4, "test_batches": 8},
+        "learners": ALL_LEARNERS,
+        "tasks": [
+            {"name": "lag", "distances": LADDER},
+            {"name": "copy", "distances": LADDER},
+            {"name": "selective-copy", "distances": LADDER[1:]},
+            {"name": "recall", "distances": [16, 32, 64, 128, 256, 512]},
+        ],
+    },
+    "copy": {
+        "name": "copy",
+        "description": "copy memory (Arjovsky et al. 2016) over delays 8 to 1024, 3 seeds, longer budgets",
+        "seeds": [0, 1, 2],
+        "prune": True,
+        "defaults": {"d_model": 64, "n_layers": 2, "steps": 2000, "eval_every": 100},
+        "learners": ALL_LEARNERS,
+        "tasks": [{"name": "copy", "distances": [8, 16, 32, 64, 128, 256, 512, 1024]}],
+    },
+    "recall": {
+        "name": "recall",
+        "description": "multi-query associative recall (Zoology MQAR): gaps 16 to 512, 8 and 16 pairs, 3 seeds",
+        "seeds": [0, 1, 2],
+        "prune": True,
+        "defaults": {"d_model": 64, "n_layers": 2, "steps": 2000, "eval_every": 100},
+        "learners": ALL_LEARNERS,
+        "tasks": [
+            {"name": "recall", "distances": [16, 32, 64, 128, 256, 512], "params": {"n_pairs": 8}},
+        ],
+    },
+}

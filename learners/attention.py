@@ -1,0 +1,217 @@
+"""Attention learners: causal self-attention in pre-norm transformer blocks (Vaswani et al. 2017).
+
+    x <- x + Attn(LN(x)),   x <- x + MLP(LN(x)),   output LN(x)
+    Attn: q, k, v = x W_q, x W_k, x W_v, split into heads of width d_head = d_model / heads
+          a_ts = q_t · k_s / √d_head + b(t - s),   y_t = Σ_{s allowed} softmax_s(a_ts) v_s,   output y W_o
+    MLP:  W_2 GELU(W_1 x + b_1) + b_2, hidden width 4·d_model
+
+- ``transformer``: s is allowed when s <= t. Any input reaches any later output in one layer (path length 1).
+- ``local-attention``: s is allowed when 0 <= t - s < window: restricted self-attention (Table 1, row 4), a
+  path of O(n/r) layers, computed in O(window·n·d) time and memory.
+
+Positions (option ``positions``): "sinusoidal" and "learned" are added to x once, below the first block;
+"rotary" rotates q and k in every layer (Su et al. 2021); "relative" is a learned logit bias b(t - s) per
+head, layer and offset (Shaw et al. 2018; Music Transformer, Huang et al. 2019), zero at initialisation;
+"none" gives no position signal beyond what the causal mask implies. Without "relative", b = 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from learners.base import Learner
+
+POSITIONS = ("sinusoidal", "learned", "rotary", "relative", "none")
+
+
+def sinusoidal(length: int, d_model: int, like: Tensor) -> Tensor:
+    """[length, d_model]: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d))."""
+    t = torch.arange(length, dtype=torch.float64, device=like.device)[:, None]
+    angle = t * 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=like.device) / d_model)
+    pe = torch.zeros(length, d_model, dtype=torch.float64, device=like.device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle)[:, : d_model // 2]
+    return pe.to(like.dtype)
+
+
+def rotary(length: int, d_head: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """cos and sin, [length, d_head], of the angles t·10000^(-2i/d_head) that rotate pair (i, i + d_head/2)."""
+    t = torch.arange(length, dtype=torch.float64, device=like.device)[:, None]
+    angle = t * 10000.0 ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=like.device) / d_head)
+    angle = torch.cat([angle, angle], dim=-1)
+    return angle.cos().to(like.dtype), angle.sin().to(like.dtype)
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotary position embedding of x [..., L, d_head]: q_t · k_s then depends on t - s only through angles."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class SelfAttention(nn.Module):
+    """Multi-head causal self-attention, [B, L, D] -> [B, L, D], through F.scaled_dot_product_attention.
+
+    ``window`` None attends to every s <= t; an int attends to 0 <= t - s < window. ``offsets`` > 0 adds the
+    learned relative bias b[head, min(t - s, offsets - 1)].
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float, window: int | None, offsets: int) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.heads, self.dropout, self.window = heads, dropout, window
+        self.relative = nn.Parameter(torch.zeros(heads, offsets)) if offsets else None
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # [B, H, L, dh]
+        if rope is not None:
+            q, k = rotate(q, *rope), rotate(k, *rope)
+        y = self.attend(q, k, v) if self.window is None else self.attend_local(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(B, L, D))
+
+    def bias(self, offset: Tensor, allowed: Tensor) -> Tensor:
+        """Float mask [heads, *offset.shape]: the relative bias where allowed, -inf elsewhere."""
+        b = self.relative[:, offset.clamp(0, self.relative.shape[1] - 1)]
+        return b.masked_fill(~allowed, float("-inf"))
+
+    def sdpa(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        p = self.dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=p)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Full causal attention, [B, H, L, dh] each -> [B, H, L, dh]."""
+        if self.relative is None:
+            return self.sdpa(q, k, v, None)
+        t = torch.arange(q.shape[2], device=q.device)
+        offset = t[:, None] - t[None, :]
+        return self.sdpa(q, k, v, self.bias(offset, offset >= 0))
+
+    def attend_local(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Attention to 0 <= t - s < window, in O(L·window) time and memory; [B, H, L, dh] -> [B, H, L, dh].
+
+        The sequence is cut into C chunks of w = window positions. Chunk c's queries need keys from chunks
+        c-1 and c only, so each chunk attends to a block of 2w keys (w zero keys stand before position 0,
+        masked). Chunks are folded into the head dimension to keep SDPA's [batch, heads, length, d] layout.
+        """
+        B, H, L, dh = q.shape
+        w = self.window
+        C = -(-L // w)
+        q = F.pad(q, (0, 0, 0, C * w - L)).reshape(B, H * C, w, dh)
+        k, v = (F.pad(z, (0, 0, w, C * w - L)) for z in (k, v))  # [B, H, (C+1)·w, dh]
+        k, v = (torch.cat([z[:, :, :-w].reshape(B, H, C, w, dh), z[:, :, w:].reshape(B, H, C, w, dh)], dim=3)
+                .reshape(B, H * C, 2 * w, dh) for z in (k, v))
+        c = torch.arange(C, device=q.device)[:, None, None]
+        t = c * w + torch.arange(w, device=q.device)[:, None]  # query positions [C, w, 1]
+        s = (c - 1) * w + torch.arange(2 * w, device=q.device)  # key positions [C, 1, 2w]
+        allowed = (t - s >= 0) & (t - s < w) & (s >= 0)  # [C, w, 2w]
+        if self.relative is None:
+            mask = allowed.repeat(H, 1, 1)  # [H·C, w, 2w], head-major like q
+        else:
+            mask = self.bias(t - s, allowed).reshape(H * C, w, 2 * w)
+        return self.sdpa(q, k, v, mask).reshape(B, H, C * w, dh)[:, :, :L]
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float, window: int | None, offsets: int) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = SelfAttention(d_model, heads, dropout, window, offsets)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor] | None) -> Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), rope))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class Transformer(Learner):
+    """Decoder-only transformer: ``n_layers`` pre-norm blocks of causal self-attention, then a LayerNorm.
+
+    Options: ``heads`` (int dividing d_model, default 4), ``positions`` (one of POSITIONS, default
+    "sinusoidal"; "rotary" needs an even d_model/heads; "learned" holds max_len positions and rejects longer
+    inputs; "relative" holds max_len offsets per head and layer, longer offsets share the last),
+    ``dropout`` (float in [0, 1), default 0.0; on attention weights and both residual branches).
+    """
+
+    name = "transformer"
+    family = "attention"
+    summary = "causal self-attention transformer (pre-norm); positions sinusoidal|learned|rotary|relative|none"
+    theory = {"complexity": "O(n²·d)", "sequential_ops": "O(1)", "max_path_length": "O(1)"}
+    OPTIONS = {"heads": 4, "positions": "sinusoidal", "dropout": 0.0}
+
+    def __init__(self, d_model: int, n_layers: int, max_len: int = 1024, **options: Any) -> None:
+        super().__init__(d_model, n_layers, max_len, **options)
+        heads, positions, dropout = self.options["heads"], self.options["positions"], self.options["dropout"]
+        self.require("heads", heads >= 1 and self.d_model % heads == 0, f"an int >= 1 dividing d_model={d_model}")
+        self.require("positions", positions in POSITIONS, "one of " + ", ".join(POSITIONS))
+        self.require("positions", positions != "rotary" or (self.d_model // heads) % 2 == 0,
+                     f"other than 'rotary' when d_model/heads = {self.d_model // heads} is odd")
+        self.require("dropout", 0.0 <= dropout < 1.0, "in [0, 1)")
+        self.window = self.options.get("window")  # None: full causal attention; LocalAttention sets one
+        if self.window is not None:
+            self.require("window", self.window >= 2, "an int >= 2")
+        offsets = (self.window or self.max_len) if positions == "relative" else 0
+        self.position = nn.Embedding(self.max_len, self.d_model) if positions == "learned" else None
+        self.blocks = nn.ModuleList(Block(self.d_model, heads, dropout, self.window, offsets)
+                                    for _ in range(self.n_layers))
+        self.norm = nn.LayerNorm(self.d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, L, d_model] -> [B, L, d_model]. With learned positions, L must be <= max_len."""
+        L, positions = x.shape[1], self.options["positions"]
+        rope = None
+        if positions == "sinusoidal":
+            x = x + sinusoidal(L, self.d_model, x)
+        elif positions == "learned":
+            if L > self.max_len:
+                raise ValueError(f"{self.name}: length {L} exceeds max_len={self.max_len} of learned positions")
+            x = x + self.position(torch.arange(L, device=x.device))
+        elif positions == "rotary":
+            rope = rotary(L, self.d_model // self.options["heads"], x)
+        for block in self.blocks:
+            x = block(x, rope)
+        return self.norm(x)
+
+    def max_path_length(self, n: int) -> int:
+        """One attention layer connects any input to any later output."""
+        return 1
+
+    def sequential_ops(self, n: int) -> int:
+        """The blocks, applied one after another; each is parallel over all n positions."""
+        return self.n_layers
+
+    def receptive_field(self, n: int) -> int | None:
+        """Unbounded: every earlier position."""
+        return None
+
+
+class LocalAttention(Transformer):
+    """The transformer with each position attending only to the ``window`` positions ending at itself.
+
+    Options: those of the transformer, plus ``window`` (int >= 2, default 16). With positions "relative"
+    the bias has ``window`` offsets per head and layer.
+    """
+
+    name = "local-attention"
+    summary = "restricted self-attention: each position attends to the previous `window` positions"
+    theory = {"complexity": "O(r·n·d)", "sequential_ops": "O(1)", "max_path_length": "O(n/r)"}
+    OPTIONS = {**Transformer.OPTIONS, "window": 16}
+
+    def max_path_length(self, n: int) -> int:
+        """Layers needed to connect input 0 to output n-1, ceil((n-1)/(window-1)) (at least 1): Table 1's O(n/r).
+
+        This is the depth needed; when n exceeds this network's receptive field there is no path at all.
+        """
+        return max(1, -(-(n - 1) // (self.window - 1)))
+
+    def receptive_field(self, n: int) -> int:
+        """n_layers·(window-1) + 1 positions, whatever n."""
+        return self.n_layers * (self.window - 1) + 1

@@ -1,0 +1,176 @@
+"""Contract tests for every registered learner (learners/checks.py), plus learner-specific facts.
+
+A new learner is covered the moment it is added to ``LEARNERS``. Options in SMALL keep every receptive field
+shorter than the checks' sequence, so "exactly zero beyond the receptive field" is really tested.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from learners import FAMILIES, LEARNERS, LearnerOptionError, checks
+from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer
+from learners.checks import CHECKS, LENGTH, SIZE, build, check_learner
+from learners.conv import CNN, TCN
+from learners.recurrent import LSTM, RNN
+
+SMALL: dict[str, dict] = {"cnn": {"kernel_size": 3}, "tcn": {"kernel_size": 2, "levels": 2},
+                          "local-attention": {"window": 4}}
+CASES = [(name, SMALL.get(name, {})) for name in LEARNERS]
+CASES += [("transformer", {"positions": p}) for p in POSITIONS if p != Transformer.OPTIONS["positions"]]
+CASES += [("local-attention", {"window": 4, "positions": p}) for p in ("learned", "rotary", "relative")]
+CASES += [("local-attention", {"window": 5, "positions": "relative"}),  # LENGTH not a multiple of window
+          ("tcn", {"kernel_size": 3, "levels": 1}), ("lstm", {"dropout": 0.1})]
+IDS = [name + "".join(f"-{k}={v}" for k, v in opts.items()) for name, opts in CASES]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
+@pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
+def test_contract(name, options, check):
+    check(LEARNERS[name], **options)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_check_learner_passes_with_default_options(name):
+    check_learner(LEARNERS[name])
+
+
+@pytest.mark.parametrize(("name", "options"), [c for c in CASES if c[0] in SMALL], ids=lambda c: str(c))
+def test_small_receptive_fields_are_shorter_than_the_checked_sequence(name, options):
+    assert build(LEARNERS[name], **options).receptive_field(LENGTH) < LENGTH
+
+
+def test_registry():
+    assert list(LEARNERS) == ["rnn", "lstm", "gru", "cnn", "tcn", "transformer", "local-attention"]
+    assert {cls.family for cls in LEARNERS.values()} == set(FAMILIES)
+
+
+def test_receptive_field_formulas():
+    assert CNN(8, 3, kernel_size=5).receptive_field(100) == 3 * 4 + 1
+    assert TCN(8, 2, kernel_size=3, levels=3).receptive_field(100) == 2 * 2 * 7 + 1
+    assert LocalAttention(8, 3, heads=2, window=6).receptive_field(100) == 3 * 5 + 1
+    assert Transformer(8, 2, heads=2).receptive_field(100) is None
+    assert RNN(8, 2).receptive_field(100) is None
+
+
+def test_tcn_default_levels_cover_max_len():
+    for max_len, k, levels in ((1024, 2, 10), (1025, 2, 11), (64, 3, 6), (63, 3, 5), (1, 2, 1)):
+        tcn = TCN(8, 1, max_len=max_len, kernel_size=k)
+        assert tcn.n_levels == levels
+        assert tcn.receptive_field(max_len) >= max_len
+        assert len(tcn.blocks) == levels
+
+
+def test_path_lengths_and_sequential_ops():
+    assert RNN(8, 2).max_path_length(100) == 101 and LSTM(8, 3).sequential_ops(100) == 300
+    assert CNN(8, 2, kernel_size=4).max_path_length(1024) == 341 and CNN(8, 2).sequential_ops(10**6) == 2
+    assert TCN(8, 1, kernel_size=2).max_path_length(1024) == 10
+    assert TCN(8, 1, kernel_size=2).max_path_length(1025) == 11
+    assert TCN(8, 2, kernel_size=2, levels=3).sequential_ops(10**6) == 6
+    assert Transformer(8, 2, heads=2).max_path_length(10**6) == 1
+    assert LocalAttention(8, 2, heads=2, window=16).max_path_length(1024) == 69  # ceil(1023 / 15)
+    assert LocalAttention(8, 2, heads=2).sequential_ops(10**6) == 2
+
+
+BAD = [("rnn", {"dropout": 1.0}, "dropout"), ("gru", {"dropout": -0.1}, "dropout"),
+       ("cnn", {"kernel_size": 1}, "kernel_size"), ("tcn", {"kernel_size": 1}, "kernel_size"),
+       ("tcn", {"levels": 0}, "levels"), ("tcn", {"levels": 2.0}, "levels"), ("tcn", {"levels": True}, "levels"),
+       ("transformer", {"heads": 3}, "heads"), ("transformer", {"heads": 0}, "heads"),
+       ("transformer", {"positions": "absolute"}, "positions"), ("transformer", {"dropout": 2}, "dropout"),
+       ("transformer", {"heads": True}, "heads"), ("local-attention", {"window": 1}, "window"),
+       ("transformer", {"window": 4}, "window"), ("lstm", {"hidden": 32}, "hidden")]
+
+
+@pytest.mark.parametrize(("name", "options", "culprit"), BAD, ids=[f"{n}-{c}" for n, _, c in BAD])
+def test_bad_option_values_are_rejected_by_name(name, options, culprit):
+    with pytest.raises(LearnerOptionError, match=culprit):
+        LEARNERS[name](**SIZE, **options)
+
+
+def test_rotary_needs_an_even_head_width():
+    with pytest.raises(LearnerOptionError, match="positions"):
+        Transformer(12, 1, heads=4, positions="rotary")
+    Transformer(12, 1, heads=3, positions="rotary")
+
+
+def test_learned_positions_reject_sequences_longer_than_max_len():
+    m = Transformer(8, 1, max_len=10, heads=2, positions="learned")
+    m(torch.zeros(1, 10, 8))
+    with pytest.raises(ValueError, match="max_len"):
+        m(torch.zeros(1, 11, 8))
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 30])
+@pytest.mark.parametrize("relative", [False, True])
+def test_chunked_local_attention_equals_dense_masked_attention(length, relative):
+    torch.manual_seed(0)
+    window, heads = 8, 2
+    attn = SelfAttention(16, heads, 0.0, window, window if relative else 0).double()
+    if relative:
+        torch.nn.init.normal_(attn.relative)
+    q, k, v = torch.randn(3, 2, heads, length, 8, dtype=torch.float64)
+    t = torch.arange(length)
+    offset = t[:, None] - t[None, :]
+    allowed = (offset >= 0) & (offset < window)
+    bias = attn.relative[:, offset.clamp(0, window - 1)] if relative else torch.zeros(heads, length, length)
+    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~allowed, float("-inf")))
+    torch.testing.assert_close(attn.attend_local(q, k, v), dense)
+
+
+def test_relative_bias_shifts_attention_logits():
+    torch.manual_seed(0)
+    m = Transformer(8, 1, heads=2, positions="relative").double()
+    attn = m.blocks[0].attn
+    with torch.no_grad():
+        attn.relative[:, 3] = 1e4  # every head attends (almost) only to offset 3 where it exists
+    q, k, v = torch.randn(3, 1, 2, 10, 4, dtype=torch.float64)
+    y = attn.attend(q, k, v)
+    torch.testing.assert_close(y[:, :, 3:], v[:, :, :-3])
+
+
+def test_parameter_counts_grow_with_width():
+    for cls in LEARNERS.values():
+        small = sum(p.numel() for p in cls(16, 2, max_len=32).parameters())
+        large = sum(p.numel() for p in cls(32, 2, max_len=32).parameters())
+        assert 0 < small < large, cls.name
+
+
+class Peeking(CNN):
+    name = "peeking"
+
+    def forward(self, x):
+        return super().forward(x + F.pad(x[:, 1:], (0, 0, 0, 1)))  # sees one position ahead
+
+
+class Understated(CNN):
+    name = "understated"
+
+    def receptive_field(self, n):
+        return super().receptive_field(n) - 1
+
+
+class Overstated(CNN):
+    name = "overstated"
+
+    def receptive_field(self, n):
+        return super().receptive_field(n) + 1
+
+
+class Noisy(CNN):
+    name = "noisy"
+
+    def forward(self, x):
+        return super().forward(x) + 1e-3 * torch.rand_like(x)
+
+
+@pytest.mark.parametrize(("cls", "check", "message"), [
+    (Peeking, "check_causal", "not causal"), (Understated, "check_receptive_field", "depends on input"),
+    (Overstated, "check_receptive_field", "does not depend"), (Noisy, "check_deterministic", "different outputs"),
+], ids=["peeking", "understated", "overstated", "noisy"])
+def test_checks_catch_broken_learners(cls, check, message):
+    with pytest.raises(AssertionError, match=message):
+        getattr(checks, check)(cls, kernel_size=3)
+    with pytest.raises(AssertionError):
+        check_learner(cls, kernel_size=3)

@@ -1,0 +1,146 @@
+"""Sweeps: resume after SIGKILL, the folder lock, pruning, and executors agreeing on the numbers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.executors import InProcessExecutor, ProcessPoolExecutor
+from harness.spec import RunSpec
+from harness.store import ResultsFolder, read_runs
+from harness.suites import Suite, load_suite
+from harness.sweep import Ladder, run_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SUITE = """
+name = "tiny"
+seeds = [0, 1, 2]
+prune = false
+[defaults]
+d_model = 16
+steps = 60
+eval_every = 20
+batch_size = 8
+val_batches = 1
+test_batches = 2
+[[learners]]
+name = "tcn"
+[[learners]]
+name = "gru"
+[[tasks]]
+name = "lag"
+distances = [4, 8]
+"""
+
+
+def sweep_cmd(suite_file, out, *extra):
+    return [sys.executable, str(ROOT / "run.py"), "--suite", str(suite_file), "--out", str(out), "--workers", "2",
+            "--no-report", *extra]
+
+
+def test_sigkill_mid_sweep_then_resume(tmp_path):
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(SUITE)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(sweep_cmd(suite_file, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env, start_new_session=True)
+    runs = out / "runs.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if runs.exists() and len(runs.read_text().splitlines()) >= 3:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-sweep
+    proc.wait()
+    before = runs.read_bytes()
+    finished_before = len(read_runs(out))
+    assert 3 <= finished_before < 12
+
+    resumed = subprocess.run(sweep_cmd(suite_file, out), capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {finished_before} of 12" in resumed.stdout
+    after = runs.read_bytes()
+    assert after.startswith(before[: before.rfind(b"\n") + 1])  # nothing written before was changed
+    records = [json.loads(line) for line in after.splitlines() if line.strip()]
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)) == 12  # nothing lost, nothing duplicated
+    expected = {s.id for s in load_suite(str(suite_file)).specs()}
+    assert set(ids) == expected
+    assert (out / "runs.csv").exists() and json.loads((out / "env.json").read_text())["sessions"][-1]["end"]
+
+
+def test_second_sweep_on_same_folder_is_refused(tmp_path):
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(SUITE)
+    out = tmp_path / "out"
+    with ResultsFolder(out):
+        proc = subprocess.run(sweep_cmd(suite_file, out), capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2
+    assert "in use" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (out / "runs.jsonl").exists()
+
+
+def test_torn_last_line_is_set_aside(tmp_path):
+    (tmp_path / "runs.jsonl").write_bytes(b'{"id": "a", "outcome": "solved"}\n{"id": "b", "outc')
+    with ResultsFolder(tmp_path) as folder:
+        assert [r["id"] for r in folder.existing] == ["a"]
+        folder.append({"id": "c", "outcome": "solved"})
+    assert [r["id"] for r in read_runs(tmp_path)] == ["a", "c"]
+    assert b'"outc' in (tmp_path / "runs.jsonl.torn").read_bytes()
+
+
+def fake(spec, outcome):
+    return {"id": spec.id, "outcome": outcome}
+
+
+def test_ladder_prunes_after_a_rung_failed_in_every_seed():
+    specs = [RunSpec(task="lag", distance=d, learner="rnn", seed=s) for d in (4, 8, 16) for s in (0, 1)]
+    ladder = Ladder(specs, prune=True)
+    ready, skip = ladder.plan({}, set())
+    assert {(s.distance, s.seed) for s in ready} == {(4, 0), (4, 1)} and not skip
+    done = {s.id: fake(s, "solved" if s.seed == 0 else "unsolved") for s in specs[:2]}
+    ready, skip = ladder.plan(done, set())
+    assert {s.distance for s in ready} == {8} and not skip  # one seed solved: go on
+    done.update({s.id: fake(s, "unsolved") for s in specs[2:4]})
+    ready, skip = ladder.plan(done, set())
+    assert not ready and {(s.distance, d) for s, d in skip} == {(16, 8)}
+    ready, skip = Ladder(specs, prune=False).plan({}, set())
+    assert len(ready) == 6 and not skip
+
+
+def test_pruned_sweep_records_skips(tmp_path):
+    suite = Suite.from_dict({
+        "name": "prune", "seeds": [0], "prune": True,
+        "defaults": {"d_model": 8, "steps": 5, "eval_every": 5, "batch_size": 4, "val_batches": 1,
+                     "test_batches": 1},
+        "learners": [{"name": "cnn", "options": {"kernel_size": 2}}],
+        "tasks": [{"name": "lag", "distances": [16, 32, 64]}]}, where="test")
+    result = run_suite(suite, tmp_path, InProcessExecutor(), "test")
+    outcomes = [r["outcome"] for r in sorted(result["records"], key=lambda r: r["spec"]["distance"])]
+    assert outcomes == ["unsolved", "skipped", "skipped"]
+    assert result["counts"] == {"unsolved": 1, "skipped": 2}
+
+
+def test_process_pool_and_in_process_give_the_same_numbers(tmp_path):
+    specs = [RunSpec(task=t, distance=4, learner=lrn, d_model=16, steps=25, eval_every=25, batch_size=8,
+                     test_batches=2) for t, lrn in (("lag", "lstm"), ("copy", "transformer"), ("adding", "tcn"))]
+    local = [InProcessExecutor().submit(s).result() for s in specs]
+    pool = ProcessPoolExecutor(workers=2)
+    try:
+        remote = [f.result() for f in [pool.submit(s) for s in specs]]
+    finally:
+        pool.shutdown()
+    for a, b in zip(local, remote):
+        assert a["outcome"] == b["outcome"] and a["error"] is None
+        assert a["test_accuracy"] == b["test_accuracy"] and a["test_loss"] == b["test_loss"]
+        assert a["curve"][-1]["train_loss"] == b["curve"][-1]["train_loss"]

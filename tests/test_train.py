@@ -1,0 +1,51 @@
+import math
+
+import torch
+
+from harness.spec import RunSpec
+from harness.train import TEST, TRAIN, VALIDATION, generator, lr_factor, stream_seed, train
+
+
+def test_streams_never_overlap_across_seeds():
+    seeds = {stream_seed(s, k) for s in range(200) for k in range(4)}
+    assert len(seeds) == 800
+
+
+def test_validation_and_test_batches_differ_from_training():
+    task = RunSpec(task="lag", distance=4, learner="tcn").task_obj
+    batches = [task.sample(8, generator(0, stream)).inputs for stream in (TRAIN, VALIDATION, TEST)]
+    assert not torch.equal(batches[0], batches[1]) and not torch.equal(batches[1], batches[2])
+
+
+def test_lr_schedule_warmup_then_cosine_to_ten_percent():
+    s = RunSpec(task="lag", distance=4, learner="tcn", steps=100, warmup_steps=10)
+    assert math.isclose(lr_factor(0, s), 0.1) and math.isclose(lr_factor(9, s), 1.0)
+    assert math.isclose(lr_factor(10, s), 1.0) and math.isclose(lr_factor(100, s), 0.1)
+    assert lr_factor(55, s) < 1.0
+    c = s.replace(schedule="constant")
+    assert lr_factor(80, c) == 1.0
+
+
+def test_same_spec_same_numbers():
+    s = RunSpec(task="lag", distance=4, learner="gru", d_model=16, steps=20, eval_every=10, batch_size=8)
+    a, b = train(s), train(s)
+    for key in ("test_accuracy", "test_loss", "steps_run", "params"):
+        assert a[key] == b[key]
+    assert a["curve"][-1]["train_loss"] == b["curve"][-1]["train_loss"]
+
+
+def test_divergence_is_an_outcome_not_a_crash():
+    s = RunSpec(task="adding", distance=16, learner="rnn", d_model=16, steps=30, lr=1e30, grad_clip=0.0,
+                warmup_steps=0, eval_every=5, batch_size=8)
+    r = train(s)
+    assert r["outcome"] in ("diverged", "unsolved")
+    assert r["outcome"] == "diverged", r["stop_reason"]
+
+
+def test_record_fields():
+    r = train(RunSpec(task="copy", distance=4, learner="tcn", d_model=16, steps=10, eval_every=5, batch_size=4))
+    for key in ("test_accuracy", "test_exact_match", "baseline_accuracy", "baseline_loss", "params",
+                "tokens_per_s", "curve", "test_by_distance"):
+        assert key in r
+    assert r["baseline_loss"] == 10 * math.log(8) / (4 + 20)
+    assert list(r["test_by_distance"]) == ["14"]  # copy answers depend on inputs T + 10 back
