@@ -89,6 +89,16 @@ def make_parser() -> Parser:
     sub.add_parser("list", help="list learners, tasks and suites")
     build_train_parser(sub)
     build_sweep_parser(sub)
+    p = sub.add_parser("report", help="rebuild report.html, summary.md and figures of a results folder")
+    p.add_argument("folder", help="a results folder (also one whose sweep was interrupted)")
+    p = sub.add_parser("compare", help="compare two results folders or two pytest-benchmark JSON files; "
+                       "exit 1 on regression")
+    p.add_argument("base", help="baseline: results folder or pytest-benchmark JSON")
+    p.add_argument("new", help="candidate: results folder or pytest-benchmark JSON")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.02,
+                   help="largest tolerated drop in mean test accuracy per (learner, task, distance)")
+    p.add_argument("--max-slowdown", type=float, default=25.0,
+                   help="largest tolerated slowdown in percent (throughput or benchmark median)")
     return parser
 
 
@@ -146,7 +156,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return finish_sweep(suite, result, report=not args.no_report, workers=workers)
 
 
-def spec_from_args(args: argparse.Namespace) -> "Any":
+def spec_from_args(args: argparse.Namespace) -> Any:
     from harness.spec import RunSpec, parse_options
 
     fields: dict[str, Any] = {
@@ -194,6 +204,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.finish import write_tables
+    from harness.report import build_report
+    from harness.store import read_runs
+
+    folder = Path(args.folder)
+    if not (folder / "runs.jsonl").exists() and not (folder / "table1.csv").exists():
+        raise ReachError(f"{folder} is not a results folder (no runs.jsonl or table1.csv); pass the folder a "
+                         f"sweep wrote, e.g. results/long-range-<timestamp>")
+    if (folder / "runs.jsonl").exists():
+        write_tables(folder, read_runs(folder))
+    path = build_report(folder)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import run_compare
+
+    return run_compare(args.base, args.new, max_accuracy_drop=args.max_accuracy_drop,
+                       max_slowdown=args.max_slowdown)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -204,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
             argv = ["sweep"] + argv  # python run.py --suite NAME is the main job
         args = parser.parse_args(argv)
-        return {"list": cmd_list, "train": cmd_train, "sweep": cmd_sweep}[args.command](args)
+        commands = {"list": cmd_list, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report,
+                    "compare": cmd_compare}
+        return commands[args.command](args)
     except ReachError as exc:
         print(f"reach: error: {exc}", file=sys.stderr)
         return 2

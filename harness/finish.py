@@ -42,6 +42,14 @@ def finish_sweep(suite: Any, result: dict[str, Any], report: bool = True, worker
     records = [r for r in records if r["id"] in wanted]
     write_tables(folder, records)
     console = Console(highlight=False)
+    if suite.probes:
+        from harness.probes import run_probes
+
+        run_probes(suite, folder, console)
+    if report:
+        from harness.report import build_report
+
+        console.print(f"report: {build_report(folder)}")
     console.print(summary_table(records))
     counts = result["counts"]
     parts = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("solved", "unsolved", "skipped", "diverged", "error"))

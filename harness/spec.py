@@ -64,7 +64,7 @@ class RunSpec:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "run spec") -> "RunSpec":
+    def from_dict(cls, data: dict[str, Any], where: str = "run spec") -> RunSpec:
         """Build from a plain dict; an unknown key raises ReachError naming the nearest valid key."""
         names = cls.field_names()
         for key in data:
@@ -77,7 +77,7 @@ class RunSpec:
             raise ReachError(f"{where}: missing required key(s): {', '.join(missing)}")
         return cls(**data)
 
-    def replace(self, **changes: Any) -> "RunSpec":
+    def replace(self, **changes: Any) -> RunSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,8 +23,9 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from harness.errors import ReachError
 
@@ -32,7 +33,7 @@ RUNS = "runs.jsonl"
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
 def read_runs(folder: Path) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ class ResultsFolder:
         self.path = Path(path)
         self._lock_file = None
 
-    def __enter__(self) -> "ResultsFolder":
+    def __enter__(self) -> ResultsFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"

@@ -65,7 +65,7 @@ class Suite:
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> "Suite":
+    def from_dict(cls, data: dict[str, Any], where: str) -> Suite:
         data = copy.deepcopy(data)
         _check_keys(data, SUITE_KEYS, where)
         name = data.get("name")
@@ -135,7 +135,7 @@ class Suite:
 
     def override(self, *, seeds: list[int] | None = None, learners: list[str] | None = None,
                  tasks: list[str] | None = None, distances: list[int] | None = None,
-                 steps: int | None = None, prune: bool | None = None) -> "Suite":
+                 steps: int | None = None, prune: bool | None = None) -> Suite:
         """A copy with command-line overrides applied (names filter the suite's own entries)."""
         data = copy.deepcopy(self.to_dict())
         if seeds is not None:

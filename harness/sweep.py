@@ -15,8 +15,9 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.spec import RunSpec
 from harness.store import ResultsFolder, environment, now_iso
