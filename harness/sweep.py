@@ -50,7 +50,8 @@ class Ladder:
         for spec in specs:
             self.rungs[group_key(spec)][spec.distance].append(spec)
 
-    def plan(self, done: dict[str, dict[str, Any]], in_flight: set[str]) -> tuple[list[RunSpec], list[tuple[RunSpec, int]]]:
+    def plan(self, done: dict[str, dict[str, Any]],
+             in_flight: set[str]) -> tuple[list[RunSpec], list[tuple[RunSpec, int]]]:
         """(specs ready to run now, (spec, failed distance) pairs to record as skipped)."""
         ready: list[RunSpec] = []
         skip: list[tuple[RunSpec, int]] = []

@@ -81,8 +81,9 @@ class Scores:
 @torch.no_grad()
 def evaluate(model: SequenceModel, task: Task, batches: list[Batch] | None = None, *,
              gen: torch.Generator | None = None, n_batches: int = 0, batch_size: int = 32,
-             device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+             device: torch.device | None = None) -> dict[str, Any]:
     """Score ``model`` on the given batches (or on ``n_batches`` fresh ones drawn from ``gen``)."""
+    device = device or torch.device("cpu")
     was_training = model.training
     model.eval()
     s = Scores()
@@ -223,7 +224,7 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
 
 def failed_record(spec: RunSpec, exc: BaseException, wall_seconds: float = 0.0) -> dict[str, Any]:
     """The record of a run that raised: kept in the results, counted in the summary."""
-    record = {
+    return {
         "id": spec.id, "spec": spec.to_dict(), "label": spec.label, "outcome": "error",
         "stop_reason": "exception", "error": f"{type(exc).__name__}: {exc}",
         "traceback": "".join(traceback.format_exception(exc))[-4000:], "wall_seconds": wall_seconds,

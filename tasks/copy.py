@@ -65,7 +65,8 @@ class Copy(Task):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)
-        n, answer, shape, dev = self.n_symbols, self.distance + self.n_symbols, (batch_size, self.seq_len), generator.device
+        n, answer = self.n_symbols, self.distance + self.n_symbols
+        shape, dev = (batch_size, self.seq_len), generator.device
         symbols = torch.randint(0, self.alphabet, (batch_size, n), generator=generator, device=dev)
         inputs = torch.full(shape, self.blank, dtype=torch.long, device=dev)
         inputs[:, :n] = symbols

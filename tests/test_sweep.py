@@ -144,3 +144,19 @@ def test_process_pool_and_in_process_give_the_same_numbers(tmp_path):
         assert a["outcome"] == b["outcome"] and a["error"] is None
         assert a["test_accuracy"] == b["test_accuracy"] and a["test_loss"] == b["test_loss"]
         assert a["curve"][-1]["train_loss"] == b["curve"][-1]["train_loss"]
+
+
+def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
+    suite = Suite.from_dict({
+        "name": "errors", "seeds": [0], "prune": True,
+        "defaults": {"d_model": 8, "steps": 5, "eval_every": 5, "batch_size": 4, "val_batches": 1,
+                     "test_batches": 1},
+        "learners": [{"name": "tests.helpers.broken:Exploding"}, {"name": "tcn"}],
+        "tasks": [{"name": "lag", "distances": [4, 8]}]}, where="test")
+    result = run_suite(suite, tmp_path, InProcessExecutor(), "test")
+    by_learner = {}
+    for r in result["records"]:
+        by_learner.setdefault(r["spec"]["learner"], []).append(r["outcome"])
+    assert by_learner["tests.helpers.broken:Exploding"] == ["error", "skipped"]
+    assert "boom" in next(r["error"] for r in result["records"] if r["outcome"] == "error")
+    assert all(o in ("solved", "unsolved") for o in by_learner["tcn"])
