@@ -1,0 +1,140 @@
+"""FLOP counting for learners, with torch.utils.flop_counter.FlopCounterMode and the gaps it leaves filled.
+
+What is counted. FlopCounterMode counts matrix products only: ``mm``, ``addmm``, ``bmm``, ``baddbmm``,
+convolutions and the attention kernels it has a formula for, at 2 FLOPs per multiply-add (the bias of
+``addmm``, element-wise ops, softmax, LayerNorm and activations are not counted). Masks are not discounted:
+causal attention is charged for all n² query-key pairs, as the counter's own SDPA formula says.
+
+Two gaps on CPU, and how they are closed here (REFERENCES.md, "PyTorch facts that bite"):
+
+- ``nn.LSTM`` runs the fused oneDNN kernel ``aten.mkldnn_rnn_layer``, which has no formula: it counts 0.
+  ``count_flops`` counts under ``torch.backends.mkldnn.flags(enabled=False)`` (and cuDNN off on a GPU), where
+  torch runs the same recurrence as separate matrix products, which the counter sees. The count is that of
+  the equations (4 gates), not of whatever the fused kernel does internally.
+- CPU scaled-dot-product attention dispatches to ``aten._scaled_dot_product_flash_attention_for_cpu`` (and
+  its ``_backward``), which have no formula either. ``CUSTOM_MAPPING`` registers torch's own SDPA formulas
+  for them (``sdpa_flop_count``: 2·2·n_q·n_k·d per batch row, forward; ``sdpa_backward_flop_count``).
+  Passing ``torch.utils.flop_counter.sdpa_flop`` itself fails (it is already shape-wrapped and gets the
+  ``out_shape`` keyword twice), so thin wrappers call the counting helpers.
+
+``nn.RNN``, ``nn.GRU`` (matrix products per step), ``nn.Conv1d`` and masked attention that falls back to the
+math path (``bmm``) are counted by the stock registry; tests/test_flops.py checks every learner counts more
+than 0 and that rnn, lstm, gru, cnn, tcn, transformer and local-attention match the formulas below.
+
+Analytic forward FLOPs per sequence of n tokens, width d, per layer (the tests' reference):
+
+    rnn    2·n·(d·d + d·d)           = 4·n·d²      (input and recurrent matrix, one gate)
+    lstm   4 gates                   = 16·n·d²
+    gru    3 gates                   = 12·n·d²
+    conv   2·n·k·d² per conv level   (cnn: n_layers levels; tcn: n_layers·levels levels)
+    attn   qkv 6·n·d², out 2·n·d², MLP 16·n·d² = 24·n·d²;  QKᵀ and AV 2·2·n·n_k·d, n_k = n (full causal)
+           or 2·window keys per query in local-attention's chunked kernel
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+aten = torch.ops.aten
+
+# The ops that make up the attention core (scores and the weighted sum), as opposed to projections: used to
+# split a learner's FLOPs into the part Table 1's complexity column describes and the rest.
+ATTENTION_CORE_OPS = {"bmm", "baddbmm", "_scaled_dot_product_flash_attention_for_cpu",
+                      "_scaled_dot_product_flash_attention_for_cpu_backward", "_scaled_dot_product_flash_attention",
+                      "_scaled_dot_product_flash_attention_backward", "_scaled_dot_product_efficient_attention",
+                      "_scaled_dot_product_efficient_attention_backward", "_scaled_dot_product_cudnn_attention",
+                      "_scaled_dot_product_cudnn_attention_backward"}
+
+
+def _sdpa_cpu_flop(query_shape, key_shape, value_shape, *args: Any, out_shape=None, **kwargs: Any) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _sdpa_cpu_backward_flop(grad_out_shape, query_shape, key_shape, value_shape, *args: Any, out_shape=None,
+                            **kwargs: Any) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+CUSTOM_MAPPING: dict[Any, Any] = {}
+if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+    CUSTOM_MAPPING[aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flop
+if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
+    CUSTOM_MAPPING[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _sdpa_cpu_backward_flop
+
+METHOD_NOTE = {
+    "lstm": "counted on the unfused path (the fused oneDNN LSTM kernel counts 0 on CPU)",
+    "transformer": "CPU SDPA kernel counted with torch's SDPA formula (it has none by default); causal "
+                   "mask not discounted",
+    "local-attention": "masked chunked attention counted as computed (2·window keys per query)",
+}
+
+
+def count_flops_by_op(module: nn.Module, x: torch.Tensor, backward: bool = False) -> dict[str, int]:
+    """FLOPs of ``module(x)`` (and of a backward pass from ``module(x).sum()`` when ``backward``), per aten op.
+
+    Returns {op name: FLOPs}, e.g. {"addmm": ..., "_scaled_dot_product_flash_attention_for_cpu": ...}; the
+    sum is :func:`count_flops`. Runs the module once (twice the work when ``backward``), in its current
+    train/eval mode; parameters' ``.grad`` are left as they were.
+    """
+    counter = FlopCounterMode(display=False, custom_mapping=CUSTOM_MAPPING)
+    saved = {p: p.grad for p in module.parameters()}
+    with warnings.catch_warnings():
+        # mkldnn.flags() warns about TF32 on Intel GPUs whenever it is entered; nothing to act on here
+        warnings.simplefilter("ignore", UserWarning)
+        with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False), counter:
+            if backward:
+                xin = x.detach().requires_grad_(x.is_floating_point())
+                y = module(xin)
+                y = y[0] if isinstance(y, tuple) else y
+                y.sum().backward()
+            else:
+                with torch.no_grad():
+                    module(x)
+    for p, g in saved.items():
+        p.grad = g
+    out: dict[str, int] = defaultdict(int)
+    for op, flops in counter.get_flop_counts().get("Global", {}).items():
+        out[str(op).removeprefix("aten.")] += int(flops)
+    return dict(out)
+
+
+def count_flops(module: nn.Module, x: torch.Tensor, backward: bool = False) -> int:
+    """Total FLOPs (2 per multiply-add, matrix products only) of ``module(x)``, plus its backward if asked.
+
+    ``x`` is the module's input (for a learner [B, n, d]). Fused LSTM kernels and CPU SDPA are counted as
+    explained in the module docstring, so every learner in ``learners.LEARNERS`` counts more than 0.
+    """
+    return sum(count_flops_by_op(module, x, backward).values())
+
+
+def attention_core_flops(by_op: dict[str, int]) -> int:
+    """The part of a :func:`count_flops_by_op` result spent on attention scores and weighted sums."""
+    return sum(v for k, v in by_op.items() if k in ATTENTION_CORE_OPS)
+
+
+def analytic_forward_flops(learner: nn.Module, batch: int, n: int) -> int | None:
+    """Forward FLOPs of a learner from the formulas in the module docstring; None for an unknown learner.
+
+    Used by the tests to check what the counter reports; the probes report counted numbers, not these.
+    """
+    name = getattr(learner, "name", "")
+    d, layers = learner.d_model, learner.n_layers
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}
+    if name in gates:
+        return batch * layers * gates[name] * 2 * n * 2 * d * d
+    if name in ("cnn", "tcn"):
+        k = learner.options["kernel_size"]
+        return batch * len(learner.blocks) * 2 * n * k * d * d
+    if name == "transformer":
+        return batch * layers * (24 * n * d * d + 4 * n * n * d)
+    if name == "local-attention":
+        w = learner.window
+        padded = -(-n // w) * w  # the chunked kernel pads n up to whole chunks of w queries, 2w keys each
+        return batch * layers * (24 * n * d * d + 4 * padded * 2 * w * d)
+    return None

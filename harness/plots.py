@@ -1,0 +1,292 @@
+"""Figures of a sweep (seaborn on matplotlib's object API: no pyplot state, no GUI backend).
+
+Every function takes tables from :mod:`harness.analysis` (or run records) and returns a matplotlib
+``Figure``, or None when there is nothing to draw. :func:`save_figure` writes a figure as PNG (for the
+report, embedded as base64) and as SVG (for papers). Colours, line styles and markers are fixed per learner
+label across all figures: colour per label, line style and marker per family (recurrent solid/circle,
+convolutional dashed/square, attention dotted/triangle), so the figures also read in black and white.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, NullLocator
+
+FAMILY_ORDER = ("recurrent", "convolutional", "attention", "other")
+FAMILY_DASH = {"recurrent": "", "convolutional": (5, 2), "attention": (1.5, 1.5), "other": (6, 2, 1, 2)}
+FAMILY_LINESTYLE = {"recurrent": "-", "convolutional": (0, (5, 2)), "attention": (0, (1.5, 1.5)),
+                    "other": (0, (6, 2, 1, 2))}
+FAMILY_MARKER = {"recurrent": "o", "convolutional": "s", "attention": "^", "other": "D"}
+BASELINE_COLOR = "#555555"
+PNG_DPI = 110
+RC = {
+    "svg.hashsalt": "reach",  # stable ids inside SVG files: rebuilding a report gives the same files
+    "svg.fonttype": "path",
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+}
+
+
+class Style:
+    """The fixed look of each learner label: colour, family line style and marker, plot order."""
+
+    def __init__(self, families: dict[str, str]) -> None:
+        """``families``: label -> family ("recurrent" | "convolutional" | "attention"; anything else: other)."""
+        self.families = {k: (v if v in FAMILY_ORDER else "other") for k, v in families.items()}
+        self.order = sorted(self.families, key=lambda lab: (FAMILY_ORDER.index(self.families[lab]), lab))
+        colours = sns.color_palette("tab10", 10) + sns.color_palette("husl", max(len(self.order) - 10, 1))
+        self.colours = {lab: colours[i] for i, lab in enumerate(self.order)}
+
+    def family(self, label: str) -> str:
+        return self.families.get(label, "other")
+
+    def colour(self, label: str) -> Any:
+        return self.colours.get(label, (0.3, 0.3, 0.3))
+
+    def linestyle(self, label: str) -> Any:
+        return FAMILY_LINESTYLE[self.family(label)]
+
+    def marker(self, label: str) -> str:
+        return FAMILY_MARKER[self.family(label)]
+
+    def ordered(self, labels: Iterable[str]) -> list[str]:
+        present = set(labels)
+        return [lab for lab in self.order if lab in present] + sorted(present - set(self.order))
+
+    def handles(self, labels: Iterable[str]) -> list[Line2D]:
+        return [Line2D([], [], color=self.colour(lab), linestyle=self.linestyle(lab), marker=self.marker(lab),
+                       markersize=5, linewidth=1.8, label=mpl_text(lab)) for lab in self.ordered(labels)]
+
+
+def mpl_text(text: Any) -> str:
+    """A string matplotlib draws literally: '$' would start mathtext (and a parse error)."""
+    return str(text).replace("$", r"\$")
+
+
+def save_figure(fig: Figure, fig_dir: Path, key: str) -> tuple[Path, Path]:
+    """Write ``fig_dir/key.png`` (PNG_DPI) and ``fig_dir/key.svg``; returns both paths."""
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    png, svg = fig_dir / f"{key}.png", fig_dir / f"{key}.svg"
+    with matplotlib.rc_context(RC):
+        fig.savefig(png, dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None})
+    return png, svg
+
+
+def _theme() -> dict[str, Any]:
+    return {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.85), **RC}
+
+
+def _grid(n_panels: int, ncols: int, panel_w: float = 5.2, panel_h: float = 3.3,
+          legend_rows: int = 1) -> tuple[Figure, list[Any]]:
+    ncols = max(1, min(ncols, n_panels))
+    nrows = math.ceil(n_panels / ncols)
+    fig = Figure(figsize=(panel_w * ncols, panel_h * nrows + 0.35 * legend_rows + 0.2), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _log2_axis(ax: Any, values: Iterable[float], label: str) -> None:
+    ticks = sorted({float(v) for v in values if v and v > 0})
+    ax.set_xscale("log", base=2)
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{int(t)}" if float(t).is_integer() else f"{t:g}" for t in ticks])
+        lo, hi = min(ticks), max(ticks)
+        ax.set_xlim(lo / 1.3, hi * 1.3)
+    ax.set_xlabel(label)
+
+
+def _legend(fig: Figure, handles: list[Line2D], ncol: int = 4) -> None:
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(ncol, max(len(handles), 1)), frameon=False)
+
+
+def _baseline(ax: Any, base: pd.Series) -> None:
+    """Memoryless baseline against distance: a horizontal line when it does not depend on distance."""
+    if not len(base):
+        return
+    if float(base.max() - base.min()) < 1e-9:
+        ax.axhline(float(base.iloc[0]), color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
+    else:
+        ax.plot(base.index, base.values, color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
+
+
+def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str, int], float] | None = None,
+                    threshold: float = 0.99) -> Figure | None:
+    """Test accuracy against distance: one panel per task, one line per learner label (mean over seeds, band
+    from the lowest to the highest seed, one point per seed), the memoryless baseline in grey.
+
+    ``frame`` is :func:`harness.analysis.runs_frame` output; only runs that trained and have an accuracy are
+    drawn. Skipped and pending runs are not drawn at all (never as zeros); error runs have no accuracy.
+    ``baselines``: (task, distance) -> memoryless accuracy (default: the frame's baseline_accuracy column).
+    """
+    data = frame[frame.outcome.isin(["solved", "unsolved", "diverged"])].copy()
+    data["test_accuracy"] = pd.to_numeric(data.test_accuracy, errors="coerce")
+    data = data.dropna(subset=["test_accuracy"])
+    if data.empty:
+        return None
+    tasks = sorted(data.task.unique())
+    labels = style.ordered(data.label.unique())
+    with matplotlib.rc_context(_theme()):
+        fig, axes = _grid(len(tasks), 2, legend_rows=math.ceil((len(labels) + 2) / 4))
+        for ax, task in zip(axes, tasks):
+            d = data[data.task == task]
+            present = style.ordered(d.label.unique())
+            sns.lineplot(data=d, x="distance", y="test_accuracy", hue="label", hue_order=present,
+                         palette={lab: style.colour(lab) for lab in present}, style="label", style_order=present,
+                         dashes={lab: FAMILY_DASH[style.family(lab)] for lab in present},
+                         markers={lab: style.marker(lab) for lab in present}, markersize=6,
+                         estimator="mean", errorbar=("pi", 100), err_kws={"alpha": 0.12}, ax=ax, legend=False)
+            sns.scatterplot(data=d, x="distance", y="test_accuracy", hue="label", hue_order=present,
+                            palette={lab: style.colour(lab) for lab in present}, s=14, alpha=0.55,
+                            linewidth=0, ax=ax, legend=False)
+            if baselines is not None:
+                base = pd.Series({d: v for (t, d), v in baselines.items() if t == task}, dtype=float).sort_index()
+            else:
+                base = frame[(frame.task == task) & frame.baseline_accuracy.notna()]
+                base = pd.to_numeric(base.baseline_accuracy).groupby(base.distance).mean()
+            _baseline(ax, base)
+            ax.axhline(threshold, color="#2da44e", linewidth=0.8, alpha=0.6)
+            ax.set_ylim(-0.02, 1.04)
+            _log2_axis(ax, frame[frame.task == task].distance.unique(), "distance (log2 scale)")
+            ax.set_ylabel("test accuracy")
+            ax.set_title(mpl_text(task))
+        extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline"),
+                 Line2D([], [], color="#2da44e", linewidth=0.8, label=f"solved threshold ({threshold:g})")]
+        _legend(fig, style.handles(labels) + extra)
+    return fig
+
+
+def steps_figure(frame: pd.DataFrame, style: Style) -> Figure | None:
+    """Steps to solve against distance: solved runs as points (one per seed) joined by the mean over solved
+    seeds; runs that trained but did not solve as crosses drawn at their step budget. Points are nudged
+    sideways per label so that equal values stay visible."""
+    data = frame[frame.outcome.isin(["solved", "unsolved", "diverged"])].copy()
+    if data.empty or not (data.outcome == "solved").any():
+        return None
+    tasks = sorted(data.task.unique())
+    labels = style.ordered(data.label.unique())
+    with matplotlib.rc_context(_theme()):
+        fig, axes = _grid(len(tasks), 2, legend_rows=math.ceil((len(labels) + 1) / 4))
+        for ax, task in zip(axes, tasks):
+            d = data[data.task == task]
+            present = style.ordered(d.label.unique())
+            budget = float(pd.to_numeric(d.steps, errors="coerce").max())
+            for i, lab in enumerate(present):
+                nudge = 2 ** (0.07 * (i - (len(present) - 1) / 2))
+                g = d[d.label == lab]
+                solved = g[g.outcome == "solved"].dropna(subset=["steps_to_solve"])
+                if len(solved):
+                    mean = solved.groupby("distance").steps_to_solve.mean()
+                    ax.plot(mean.index * nudge, mean.values, color=style.colour(lab), linestyle=style.linestyle(lab),
+                            marker=style.marker(lab), markersize=5, linewidth=1.6)
+                    ax.scatter(solved.distance * nudge, solved.steps_to_solve, color=style.colour(lab), s=12,
+                               alpha=0.6, linewidths=0)
+                failed = g[g.outcome != "solved"]
+                if len(failed):
+                    ax.scatter(failed.distance * nudge, pd.to_numeric(failed.steps, errors="coerce"),
+                               color=style.colour(lab), marker="x", s=28, linewidths=1.2)
+            ax.axhline(budget, color=BASELINE_COLOR, linestyle=":", linewidth=1)
+            ax.set_ylim(0, budget * 1.08)
+            _log2_axis(ax, frame[frame.task == task].distance.unique(), "distance (log2 scale)")
+            ax.set_ylabel("steps to solve")
+            ax.set_title(mpl_text(task))
+        extra = [Line2D([], [], color=BASELINE_COLOR, marker="x", linestyle=":", label="not solved (at its budget)")]
+        _legend(fig, style.handles(labels) + extra)
+    return fig
+
+
+def curves_figure(records: list[dict[str, Any]], picks: dict[str, int], style: Style,
+                  threshold: float = 0.99) -> Figure | None:
+    """Validation accuracy against training step for representative runs: per task in ``picks`` (task ->
+    distance), one curve per learner label, its lowest seed that trained. The memoryless baseline is grey."""
+    panels = []
+    for task, distance in sorted(picks.items()):
+        chosen: dict[str, dict[str, Any]] = {}
+        for r in records:
+            spec = r.get("spec", {})
+            if spec.get("task") != task or spec.get("distance") != distance or not r.get("curve"):
+                continue
+            lab = r.get("label") or spec.get("learner")
+            if lab not in chosen or spec.get("seed", 0) < chosen[lab]["spec"].get("seed", 0):
+                chosen[lab] = r
+        if chosen:
+            panels.append((task, distance, chosen))
+    if not panels:
+        return None
+    labels = style.ordered({lab for _, _, chosen in panels for lab in chosen})
+    with matplotlib.rc_context(_theme()):
+        fig, axes = _grid(len(panels), 2, legend_rows=math.ceil((len(labels) + 2) / 4))
+        for ax, (task, distance, chosen) in zip(axes, panels):
+            for lab in style.ordered(chosen):
+                curve = pd.DataFrame(chosen[lab]["curve"])
+                ax.plot(curve.step, curve.val_accuracy, color=style.colour(lab), linestyle=style.linestyle(lab),
+                        marker=style.marker(lab), markersize=3.5, linewidth=1.6)
+            bases = [r.get("baseline_accuracy") for r in chosen.values() if r.get("baseline_accuracy") is not None]
+            if bases:
+                ax.axhline(sum(bases) / len(bases), color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
+            ax.axhline(threshold, color="#2da44e", linewidth=0.8, alpha=0.6)
+            ax.set_ylim(-0.02, 1.04)
+            ax.set_xlim(left=0)
+            ax.set_xlabel("training step")
+            ax.set_ylabel("validation accuracy")
+            ax.set_title(mpl_text(f"{task}, distance {distance}"))
+        extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline"),
+                 Line2D([], [], color="#2da44e", linewidth=0.8, label=f"solved threshold ({threshold:g})")]
+        _legend(fig, style.handles(labels) + extra)
+    return fig
+
+
+def breakdown_figure(table: pd.DataFrame, panels: list[tuple[str, int]], style: Style,
+                     baselines: dict[str, float]) -> Figure | None:
+    """Test accuracy against per-position dependency distance (log2 bins), one panel per (task, run
+    distance) in ``panels``, one line per learner label; seeds pooled (micro accuracy). ``table`` is
+    :func:`harness.analysis.position_breakdown` output; ``baselines``: task -> memoryless accuracy."""
+    panels = [(t, d) for t, d in panels if len(table[(table.task == t) & (table.distance == d)])]
+    if not panels:
+        return None
+    labels = style.ordered(table[table.task.isin([t for t, _ in panels])].label.unique())
+    tasks = list(dict.fromkeys(t for t, _ in panels))
+    ncols = max(sum(1 for t, _ in panels if t == task) for task in tasks)
+    with matplotlib.rc_context(_theme()):
+        legend_rows = math.ceil((len(labels) + 1) / 4)
+        fig = Figure(figsize=(max(4.3 * ncols, 8.5), 3.1 * len(tasks) + 0.35 * legend_rows + 0.2), layout="constrained")
+        grid = fig.subplots(len(tasks), ncols, squeeze=False)
+        axes = []
+        for i, task in enumerate(tasks):  # one row per task, its run distances left to right
+            row = [d for t, d in panels if t == task]
+            axes.extend(grid[i][: len(row)])
+            for ax in grid[i][len(row):]:
+                ax.set_visible(False)
+        for ax, (task, distance) in zip(axes, panels):
+            d = table[(table.task == task) & (table.distance == distance)]
+            for lab in style.ordered(d.label.unique()):
+                g = d[d.label == lab].sort_values("bin")
+                ax.plot(g["bin"].clip(lower=1), g.accuracy, color=style.colour(lab), linestyle=style.linestyle(lab),
+                        marker=style.marker(lab), markersize=4, linewidth=1.6)
+            if task in baselines:
+                ax.axhline(baselines[task], color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
+            ax.set_ylim(-0.02, 1.04)
+            bins = sorted(d["bin"].clip(lower=1).unique())
+            _log2_axis(ax, bins, "per-position distance (log2 bin lower edge)")
+            ax.set_ylabel("test accuracy")
+            ax.set_title(mpl_text(f"{task}, run distance {distance}"))
+        extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline")]
+        _legend(fig, style.handles(labels) + extra)
+    return fig
