@@ -1,7 +1,9 @@
 import math
 
+import pytest
 import torch
 
+from harness.errors import ReachError
 from harness.spec import RunSpec
 from harness.train import TEST, TRAIN, VALIDATION, generator, lr_factor, stream_seed, train
 
@@ -49,3 +51,16 @@ def test_record_fields():
         assert key in r
     assert r["baseline_loss"] == 10 * math.log(8) / (4 + 20)
     assert list(r["test_by_distance"]) == ["14"]  # copy answers depend on inputs T + 10 back
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_training_on_gpu_matches_the_contract():
+    r = train(RunSpec(task="lag", distance=4, learner="transformer", d_model=16, steps=20, eval_every=10,
+                      batch_size=8, device="cuda"))
+    assert r["device"].startswith("cuda") and 0 <= r["test_accuracy"] <= 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where CUDA is missing")
+def test_cuda_requested_without_cuda_is_a_clear_error():
+    with pytest.raises(ReachError, match="--device cuda"):
+        train(RunSpec(task="lag", distance=4, learner="tcn", d_model=8, steps=2, device="cuda"))
