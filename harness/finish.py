@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from harness.analysis import reach_matrix, runs_frame
+from harness.analysis import reach_summary, runs_frame
 from harness.store import read_runs
 
 
@@ -25,13 +26,17 @@ def write_tables(folder: Path, records: list[dict[str, Any]] | None = None) -> P
 
 
 def summary_table(records: list[dict[str, Any]]) -> Table:
-    matrix = reach_matrix(runs_frame(records))
-    table = Table(title="reach: largest distance solved in a majority of seeds (0 = none)")
+    """Reach per learner x task, as the report computes it ("64 (2/2)": distance, seeds that solved it)."""
+    summary = reach_summary(runs_frame(records))
+    tasks = sorted(summary.task.unique()) if len(summary) else []
+    table = Table(title="reach: largest distance solved in most seeds")
     table.add_column("learner")
-    for task in matrix.columns:
-        table.add_column(str(task), justify="right")
-    for label, row in matrix.iterrows():
-        table.add_row(str(label), *[str(v) if v else "-" for v in row.tolist()])
+    for task in tasks:
+        table.add_column(escape(str(task)), justify="right")
+    for label, rows in summary.groupby("label", sort=True):
+        cells = {r.task: (f"{r.reach} ({r.solved_at_reach}/{r.seeds})" if r.reach else "-")
+                 for r in rows.itertuples()}
+        table.add_row(escape(str(label)), *[cells.get(t, "") for t in tasks])
     return table
 
 
@@ -50,7 +55,8 @@ def finish_sweep(suite: Any, result: dict[str, Any], report: bool = True, worker
         from harness.report import build_report
 
         console.print(f"report: {build_report(folder)}")
-    console.print(summary_table(records))
+    if records:  # a probes-only suite (table1) has no runs to tabulate
+        console.print(summary_table(records))
     counts = result["counts"]
     parts = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("solved", "unsolved", "skipped", "diverged", "error"))
     console.print(f"{len(records)} runs ({parts}) in {result['seconds']:.0f} s; "

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import importlib.metadata
 import json
 import os
 import platform
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,14 +160,11 @@ def environment(threads: int | None = None) -> dict[str, Any]:
     import torch
 
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for mod in ("numpy", "pandas", "seaborn", "matplotlib", "rich", "ray"):
-        module = sys.modules.get(mod)
-        if module is None:
-            try:
-                module = __import__(mod)
-            except ImportError:
-                continue
-        versions[mod] = getattr(module, "__version__", "?")
+    for dist in ("numpy", "pandas", "seaborn", "matplotlib", "rich", "jinja2", "ray"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
     env = {
         "versions": versions,
         "platform": platform.platform(),
@@ -179,10 +175,3 @@ def environment(threads: int | None = None) -> dict[str, Any]:
         "git_commit": git_commit(),
     }
     return env
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
