@@ -130,7 +130,8 @@ def _baseline(ax: Any, base: pd.Series) -> None:
 def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str, int], float] | None = None,
                     threshold: float = 0.99) -> Figure | None:
     """Test accuracy against distance: one panel per task, one line per learner label (mean over seeds, band
-    from the lowest to the highest seed, one point per seed), the memoryless baseline in grey.
+    from the lowest to the highest seed, one point per seed), the memoryless baseline in grey. Labels are
+    nudged sideways by at most a tenth of an octave so that equal values stay distinguishable.
 
     ``frame`` is :func:`harness.analysis.runs_frame` output; only runs that trained and have an accuracy are
     drawn. Skipped and pending runs are not drawn at all (never as zeros); error runs have no accuracy.
@@ -146,14 +147,18 @@ def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str
     with matplotlib.rc_context(_theme()):
         fig, axes = _grid(len(tasks), 2, legend_rows=math.ceil((len(labels) + 2) / 4))
         for ax, task in zip(axes, tasks):
-            d = data[data.task == task]
-            present = style.ordered(d.label.unique())
-            sns.lineplot(data=d, x="distance", y="test_accuracy", hue="label", hue_order=present,
+            present = style.ordered(data[data.task == task].label.unique())
+            # nudge each label sideways by a few hundredths of an octave: learners that all sit at 1.0 stay
+            # visible as a row of distinct markers instead of one
+            nudge = {lab: 2 ** (0.035 * (i - (len(present) - 1) / 2)) for i, lab in enumerate(present)}
+            d = data[data.task == task].copy()
+            d["x"] = d.distance * d.label.map(nudge)
+            sns.lineplot(data=d, x="x", y="test_accuracy", hue="label", hue_order=present,
                          palette={lab: style.colour(lab) for lab in present}, style="label", style_order=present,
                          dashes={lab: FAMILY_DASH[style.family(lab)] for lab in present},
                          markers={lab: style.marker(lab) for lab in present}, markersize=6,
                          estimator="mean", errorbar=("pi", 100), err_kws={"alpha": 0.12}, ax=ax, legend=False)
-            sns.scatterplot(data=d, x="distance", y="test_accuracy", hue="label", hue_order=present,
+            sns.scatterplot(data=d, x="x", y="test_accuracy", hue="label", hue_order=present,
                             palette={lab: style.colour(lab) for lab in present}, s=14, alpha=0.55,
                             linewidth=0, ax=ax, legend=False)
             if baselines is not None:

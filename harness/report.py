@@ -42,6 +42,7 @@ SECTIONS = [("findings", "Headline findings"), ("reach", "Reach"), ("accuracy", 
             ("steps", "Steps to solve"), ("curves", "Learning curves"), ("breakdown", "Per-position distance"),
             ("probes", "Probes and Table 1"), ("runs", "All runs"), ("definitions", "Definitions and fairness"),
             ("threats", "Threats to validity"), ("provenance", "Provenance")]
+RUN_FIGURES = ("accuracy_vs_distance", "steps_to_solve", "learning_curves", "accuracy_by_position_distance")
 PAPER_TABLE1 = [  # Vaswani et al. 2017, Table 1
     ("self-attention", "O(n²·d)", "O(1)", "O(1)"),
     ("recurrent", "O(n·d²)", "O(n)", "O(n)"),
@@ -92,7 +93,7 @@ def load_folder(folder: Path) -> Loaded:
         except ReachError as exc:
             out.notes.append(f"suite.toml could not be resolved ({exc}); planned runs are unknown, the report "
                              f"covers every stored run")
-    if out.suite_obj is not None and records:
+    if out.suite_obj is not None and has_runs:  # also when no run finished yet: all of them are pending
         specs = out.suite_obj.specs()
         planned = {s.id for s in specs}
         done = {r["id"] for r in records}
@@ -131,7 +132,7 @@ class Structure:
         self.family: dict[str, str] = {}
         self.theory: dict[str, dict[str, str]] = {}
         self.options: dict[str, dict[str, Any]] = {}
-        self._specs: dict[str, dict[str, Any]] = {}
+        self.specs: dict[str, dict[str, Any]] = {}
         self._cache: dict[tuple, Any] = {}
         for r in records:
             spec = r.get("spec", {})
@@ -145,7 +146,7 @@ class Structure:
                 self.options[label] = cls.resolve_options(dict(spec.get("learner_options") or {}))
             except (ReachError, ValueError, TypeError):
                 self.family[label] = "other"
-            self._specs[label] = spec
+            self.specs[label] = spec
 
     def _learner(self, label: str, spec: dict[str, Any], d_model: int | None, seq_len: int) -> Any:
         from harness.registry import learner_class
@@ -215,7 +216,7 @@ def join_names(names: list[str]) -> str:
 
 
 def reach_text(row: Any) -> str:
-    """'64 (2/2)' or 'none (0/2)': the reach with the seeds that solved it."""
+    """'64 (2/2)': the reach with the seeds that solved it, or 'none'."""
     if row.reach:
         return f"{row.reach} ({row.solved_at_reach}/{row.seeds})"
     return "none"
@@ -367,7 +368,7 @@ def transformer_limit(summary: pd.DataFrame, structure: Structure) -> dict[str, 
     reach between them is the cost of finding the position, not of path length."""
     kinds = {}
     for label, opts in structure.options.items():
-        spec = structure._specs.get(label, {})
+        spec = structure.specs.get(label, {})
         if spec.get("learner") == "transformer":
             kind = position_kind(opts)
             if kind:
@@ -404,11 +405,12 @@ def transformer_limit(summary: pd.DataFrame, structure: Structure) -> dict[str, 
     if not details:
         return None
     n = len(rel_better) + len(abs_better) + len(same)
+    rel_labels = join_names(sorted({lab for lab, k in kinds.items() if k == "relative"}))
     if rel_better and not abs_better:
-        text = (f"Which limit applies to the transformer: finding the position. With relative positions it reaches "
-                f"further on {len(rel_better)} of {n} task(s) ({join_names(rel_better)}); both variants have maximum "
-                f"path length 1, so the absolute-position transformer is limited by locating the position, not by "
-                f"path length.")
+        text = (f"Which limit applies to the transformer: finding the position. With relative positions "
+                f"({rel_labels}) it reaches further on {len(rel_better)} of {n} task(s) ({join_names(rel_better)}); "
+                f"both variants have maximum path length 1, so there the absolute-position transformer is limited "
+                f"by locating the position, not by path length.")
         kind = "fact"
     elif abs_better and not rel_better:
         text = (f"Which limit applies to the transformer: not finding the position. The absolute-position "
@@ -434,8 +436,8 @@ def headline_findings(loaded: Loaded, frame: pd.DataFrame, structure: Structure,
     real = len(loaded.records)
     if loaded.pending:
         findings.append(finding(
-            f"This sweep is incomplete: {real - counts['skipped']} of {len(frame)} planned runs finished, "
-            f"{len(loaded.pending)} have no result yet. Pending runs count as not solved; re-run the sweep's command "
+            f"This sweep is incomplete: {real} of {len(frame)} planned runs have a result (skipped ones included), "
+            f"{len(loaded.pending)} have none yet. Pending runs count as not solved; re-run the sweep's command "
             f"to finish it, then `python run.py report` again.", "#provenance", "sessions", "warning"))
     if not len(frame):
         findings.append(finding("No training runs in this folder (probes only).", "#probes", "probes"))
@@ -455,22 +457,21 @@ def headline_findings(loaded: Loaded, frame: pd.DataFrame, structure: Structure,
             base = pd.to_numeric(trained.baseline_accuracy, errors="coerce")
             at_base = int(((acc - base) <= AT_BASELINE).sum())
             findings.append(finding(
-                f"Of {len(trained)} runs that did not solve their distance, {at_base} ended within {AT_BASELINE} of "
-                f"the memoryless baseline (nothing usable learned about the dependency) and {len(trained) - at_base} "
-                f"above it (partial learning: a larger budget might solve them).", "#fig-accuracy",
-                "figure: accuracy vs distance"))
+                f"Of {len(trained)} runs that did not solve their distance, {at_base} ended at most {AT_BASELINE} "
+                f"above the memoryless baseline, or below it (nothing usable learned about the dependency), and "
+                f"{len(trained) - at_base} clearly above it (partial learning: a larger budget might solve them).",
+                "#fig-accuracy", "figure: accuracy vs distance"))
         speed = frame[frame.outcome.isin(["solved", "unsolved"])].copy()
         speed["tokens_per_s"] = pd.to_numeric(speed.tokens_per_s, errors="coerce")
         med = speed.dropna(subset=["tokens_per_s"]).groupby("label").tokens_per_s.median().sort_values(ascending=False)
         if len(med) >= 2:
-            threads = sorted({int(t) for t in pd.to_numeric(frame.get("threads", pd.Series(dtype=float)),
-                                                             errors="coerce").dropna()}) if "threads" in frame else []
+            threads = sorted({int(t) for t in pd.to_numeric(frame.threads, errors="coerce").dropna()})
+            per_run = f" with {threads[0]} thread(s) per run" if len(threads) == 1 else ""
             findings.append(finding(
                 f"Training throughput (median over its runs, tokens/s): fastest {med.index[0]} "
                 f"{fmt_rate(med.iloc[0])}, slowest {med.index[-1]} {fmt_rate(med.iloc[-1])} "
-                f"({med.iloc[0] / med.iloc[-1]:.1f}x apart){' with ' + str(threads[0]) + ' thread(s) per run' if len(threads) == 1 else ''}; "  # noqa: E501
-                f"measured during this sweep on shared cores, so compare ratios, not absolute numbers.",
-                "#runs", "all runs"))
+                f"({med.iloc[0] / med.iloc[-1]:.1f}x apart){per_run}; timed inside the sweep with workers running "
+                f"side by side, so compare ratios, not absolute numbers.", "#runs", "all runs"))
         parts = ", ".join(f"{counts[k]} {k}" for k in analysis.OUTCOMES if counts[k])
         findings.append(finding(f"{len(frame)} runs: {parts}.", "#runs", "all runs",
                                 "warning" if counts["error"] or counts["diverged"] else "fact"))
@@ -714,8 +715,8 @@ def threats(loaded: Loaded, frame: pd.DataFrame, structure: Structure, budgets: 
                    f"that is a binomial standard error of about {math.sqrt(0.99 * 0.01 / max(sizes[0], 1)):.4f} at "
                    f"the smallest size, so runs just below or above the threshold are within noise.")
     out.append("The tasks are synthetic: solving them is necessary for long-range modelling, not sufficient; and "
-               "tokens/s were measured on shared CPU cores during the sweep, so compare ratios within this report, "
-               "not absolute numbers across machines.")
+               "tokens/s were timed inside the sweep, with workers sharing the machine, so compare ratios within this "
+               "report, not absolute numbers across machines.")
     if loaded.pending:
         out.append(f"The sweep is incomplete ({len(loaded.pending)} runs pending): reaches may rise when it finishes.")
     return out
@@ -785,9 +786,12 @@ def probes_section(loaded: Loaded, fig_dir: Path) -> tuple[dict[str, Any], list[
         section["note"] = ("No probes ran for this folder (no table1.csv). Suites with a [probes] table measure "
                            "gradient path length, FLOPs and throughput and fill this section.")
         return section, [], []
-    t1 = loaded.table1
-    section["table1"] = {"columns": [str(c) for c in t1.columns],
-                         "rows": [[_cell(v) for v in row] for row in t1.itertuples(index=False)]}
+    # one column per learner, one row per measure: table1.csv has dozens of measures and a handful of learners;
+    # measures that are empty for every learner (e.g. CUDA timings without a GPU) are left out
+    t1 = loaded.table1.dropna(axis=1, how="all")
+    key = "learner" if "learner" in t1.columns else t1.columns[0]
+    section["table1"] = {"columns": ["measure"] + [str(v) for v in t1[key]],
+                         "rows": [[str(col)] + [_cell(v) for v in t1[col]] for col in t1.columns if col != key]}
     figures: list[dict[str, Any]] = []
     readings: list[str] = []
     try:
@@ -804,7 +808,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"
-        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
 
 
@@ -939,7 +943,11 @@ def build_report(folder: Path) -> Path:
     figures = make_figures(loaded, frame, cells, style, fig_dir) if len(frame) else {}
     probes, probe_figs, readings = probes_section(loaded, fig_dir)
     number = 0
-    for key in ("accuracy_vs_distance", "steps_to_solve", "learning_curves", "accuracy_by_position_distance"):
+    for key in RUN_FIGURES:
+        if key not in figures:  # a figure an earlier build drew but this one has no data for: not left behind
+            for suffix in (".png", ".svg"):
+                (fig_dir / f"{key}{suffix}").unlink(missing_ok=True)
+    for key in RUN_FIGURES:
         if key in figures:
             number += 1
             figures[key]["number"] = number

@@ -169,6 +169,24 @@ def test_interrupted_folder_builds(real_records, tmp_path):
     assert_self_contained(html)
 
 
+def test_sweep_interrupted_before_any_run_finished(real_records, tmp_path):
+    folder = make_folder(tmp_path / "empty", real_records, drop=32, interrupted=True)
+    assert (folder / "runs.jsonl").read_text() == ""
+    html = build_report(folder).read_text()
+    assert "32 planned run(s) have no result yet" in html
+    assert '<span class="pill pending">32 pending</span>' in html
+    assert html.count('<img src="data:') == 0 and "No run trained" in html
+
+
+def test_rebuild_leaves_no_stale_figures(real_records, tmp_path):
+    folder = make_folder(tmp_path / "stale", real_records)
+    build_report(folder)
+    assert (folder / "figures" / "steps_to_solve.svg").exists()
+    make_folder(folder, real_records, drop=32, interrupted=True)  # same folder, now without any finished run
+    build_report(folder)
+    assert not list((folder / "figures").glob("steps_to_solve.*"))
+
+
 def fake_probe_plots():
     module = types.ModuleType("harness.probe_plots")
 
@@ -205,7 +223,8 @@ def test_probes_only_folder(tmp_path, monkeypatch):
     assert "Measured FLOPs slope of transformer against n is 1.98." in html
     assert "Gradient &lt;i&gt;reach&lt;/i&gt;" in html
     assert html.count('<img src="data:image/png;base64,') == 1
-    assert "<td>1.98</td>" in html and "O(log_k n)" in html
+    assert '<td class="num">1.98</td>' in html and '<td class="lab">flops_slope_n</td>' in html
+    assert "O(log_k n)" in html
     assert "No training runs" in html
     assert (folder / "summary.md").exists()
     assert_self_contained(html)
