@@ -30,6 +30,13 @@ ALL_LEARNERS: list[dict[str, Any]] = [
 # The topic suites have the time to add the learned relative position bias (Shaw et al. 2018).
 TOPIC_LEARNERS = ALL_LEARNERS + [{"name": "transformer", "options": {"positions": "relative"}, "lr": 3e-3}]
 
+# Table 1 measured (harness.probes): the table1 suite runs only these; long-range runs them once too.
+TABLE1_PROBES: dict[str, dict[str, Any]] = {
+    "gradient": {"length": 64, "batch": 4, "projections": 16, "train_steps": 200, "distance": 16},
+    "throughput": {"lengths": [64, 128, 256, 512, 1024], "tokens": 2048, "warmup": 1, "repeats": 5, "threads": 1},
+    "flops": {"lengths": [64, 128, 256, 512, 1024], "widths": [32, 64, 128, 256], "length_at": 128},
+}
+
 BUILTIN_SUITES: dict[str, dict[str, Any]] = {
     "smoke": {
         "name": "smoke",
@@ -59,6 +66,7 @@ BUILTIN_SUITES: dict[str, dict[str, Any]] = {
             {"name": "selective-copy", "distances": LADDER[1:]},
             {"name": "recall", "distances": LADDER[2:]},
         ],
+        "probes": TABLE1_PROBES,
     },
     "copy": {
         "name": "copy",
@@ -79,5 +87,17 @@ BUILTIN_SUITES: dict[str, dict[str, Any]] = {
         "tasks": [
             {"name": "recall", "distances": [16, 32, 64, 128, 256, 512], "params": {"n_pairs": 8}},
         ],
+    },
+    "table1": {
+        "name": "table1",
+        "description": "probes only: Table 1 of Vaswani et al. measured (gradient path length, FLOPs, throughput "
+                       "and latency against n and d) for every learner (< 2 min)",
+        "seeds": [0],
+        # a TCN with 4 levels (receptive field 31) beside the default one, whose receptive field always covers
+        # the sequence by design: only a bounded one can show the exact zero of G(k) past its field
+        "learners": ALL_LEARNERS + [{"name": "tcn", "options": {"levels": 4}, "lr": 3e-3}],
+        "defaults": {"d_model": 64, "n_layers": 2, "eval_every": 50},
+        "tasks": [],
+        "probes": TABLE1_PROBES,
     },
 }

@@ -19,11 +19,15 @@ Definitions (also in the report):
   learner's output, x its input (the task encoder's embedding of uniform random tokens), k = 0..n-1. Computed
   in float64 so that "exactly 0" means no path (a float32 product of many factors below 1 can underflow to 0):
   with ``projections = 0`` from the d exact rows of the Jacobian (one backward pass for all rows, the batch
-  replicated d times); with P > 0 from P Gaussian projections v, since E||vᵀJ||² = ||J||²_F.
+  replicated d times); with P > 0 (default 16, 4x cheaper at d = 64) from P Gaussian projections v, since
+  E||vᵀJ||² = ||J||²_F (relative error of the squared norm about sqrt(2/P) per sequence, before the batch
+  mean; exact zeros stay exact).
 - **measured receptive field** = 1 + the largest k with G(k) > 0 (exactly), counting the current position
   like ``Learner.receptive_field``; when G(n-1) > 0 it is at least n and written ">= n".
-- **gradient reach** = the largest k with G(k) >= ``reach_threshold`` · max_j G(j) (default 1e-3: three
-  decades below the strongest position), so n-1 means "the whole probed length".
+- **gradient reach** = the largest k >= 1 with G(k) >= ``reach_threshold`` · max_{j>=1} G(j) (default 1e-3:
+  three decades below the strongest earlier position), so n-1 means "the whole probed length". k = 0 is left
+  out of the reference because it holds the residual/direct path, which would make attention's reach shrink
+  as 1/n merely because its weights are spread over n positions at initialisation.
 - **decay rate** = -d log10 G(k) / dk in decades per step, a least-squares fit over k = 1..K where K is half
   the largest k with G(k) > 0 (the first part of the profile; k = 0 is left out because it holds the direct
   and residual paths). An RNN decaying geometrically has a constant positive rate; attention about 0.
@@ -33,11 +37,17 @@ Definitions (also in the report):
   Threads (torch.get_num_threads during the measurement) and hardware are columns of every row; CPU and GPU
   rows are never fitted together.
 - **FLOPs**: harness.flops.count_flops (matrix products, 2 per multiply-add) of one sequence (batch 1),
-  forward and forward+backward, over n at the suite's d_model and over d at fixed n.
+  forward, over n at the suite's d_model and over d at n = ``length_at``; forward+backward once, at
+  (``length_at``, d_model), for the backward/forward ratio. Counting runs the module under
+  FlopCounterMode, whose per-op Python dispatch makes a recurrent net's n steps the slow part, hence the
+  single backward point. Throughput rows reuse these counts (forward FLOPs are linear in the batch).
 - **slopes**: least-squares exponent b of y = a·x^b (numpy.polyfit on log values). ``flops_slope_n`` over the
   whole n ladder, ``flops_slope_n_top`` between its last two points (the large-n limit), ``flops_slope_d``
   over the d ladder, ``latency_slope_n`` over the upper half of the length ladder (n >= ``fit_from``, by
-  default the middle rung), where fixed per-call overheads no longer dominate.
+  default the middle rung), where fixed per-call overheads no longer dominate. The latency fit uses the
+  fastest of the repeats (``min_s``), the one least disturbed by other load on a shared machine (a busy
+  neighbour only ever adds time; timeit's advice); medians and quartiles stay in throughput.csv and the
+  figures.
 
 Learners are built as the suite describes them (``options``, ``d_model``, ``n_layers``; ``param_budget`` is
 ignored: Table 1 is about how cost grows with n and d at a given width). For throughput and FLOPs every
@@ -91,6 +101,8 @@ class Probe:
     name: str
     summary: str
     options: dict[str, tuple[Any, Callable[[Any], bool], str]]
+    # a check across options: resolved options -> an error message, or None when they fit together
+    across: Callable[[dict[str, Any]], str | None] = lambda opts: None
 
     def defaults(self) -> dict[str, Any]:
         return {k: v[0] for k, v in self.options.items()}
@@ -106,18 +118,24 @@ class Probe:
             _, check, allowed = self.options[key]
             if not check(value):
                 raise ReachError(f"{where}: probe '{self.name}' option '{key}' must be {allowed}, got {value!r}")
-        return {**self.defaults(), **given}
+        resolved = {**self.defaults(), **given}
+        problem = self.across(resolved)
+        if problem:
+            raise ReachError(f"{where}: probe '{self.name}': {problem}")
+        return resolved
 
 
 PROBES: dict[str, Probe] = {
     "gradient": Probe("gradient", "G(k) = mean ||dh_t/dx_{t-k}||, at initialisation and after training on lag", {
         "length": (128, lambda v: _int(v, 2), "an int >= 2 (the sequence length n of the profile)"),
         "batch": (4, _int, "an int >= 1 (sequences averaged)"),
-        "projections": (0, lambda v: _int(v, 0), "an int >= 0 (0: exact Jacobian rows; P: P random projections)"),
+        "projections": (16, lambda v: _int(v, 0), "an int >= 0 (0: exact Jacobian rows; P: P random projections)"),
         "train_steps": (300, lambda v: _int(v, 0), "an int >= 0 (0: at initialisation only)"),
         "distance": (16, _int, "an int >= 1 (the lag distance trained on)"),
         "reach_threshold": (1e-3, lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
-    }),
+    }, across=lambda o: None if o["distance"] < o["length"] else
+        f"distance ({o['distance']}) must be shorter than length ({o['length']}): the lag task trains on sequences "
+        f"of the probed length"),
     "throughput": Probe("throughput", "tokens/s forward and forward+backward at fixed tokens per batch; "
                                       "batch-1 latency; over n", {
         "lengths": ([64, 128, 256, 512, 1024], _ladder, "an ascending list of at least 2 distinct ints >= 2"),
@@ -134,7 +152,8 @@ PROBES: dict[str, Probe] = {
         "lengths": ([64, 128, 256, 512, 1024], _ladder, "an ascending list of at least 2 distinct ints >= 2"),
         "widths": ([32, 64, 128, 256], _ladder, "an ascending list of at least 2 distinct ints >= 2"),
         "length_at": (256, lambda v: _int(v, 2), "an int >= 2 (n of the width sweep)"),
-        "backward": (True, lambda v: isinstance(v, bool), "true or false (also count forward+backward)"),
+        "backward": (True, lambda v: isinstance(v, bool),
+                     "true or false (also count forward+backward at length_at and d_model)"),
     }),
 }
 
@@ -261,8 +280,8 @@ def profile_summary(G: np.ndarray, reach_threshold: float = 1e-3) -> dict[str, A
     n = len(G)
     positive = np.flatnonzero(G > 0)
     last = int(positive[-1]) if len(positive) else -1
-    top = float(G.max()) if n else 0.0
-    reach = int(np.flatnonzero(G >= reach_threshold * top)[-1]) if top > 0 else -1
+    top = float(G[1:].max()) if n > 1 else 0.0
+    reach = int(np.flatnonzero(G[1:] >= reach_threshold * top)[-1]) + 1 if top > 0 else 0
     K = max(2, last // 2)
     ks = np.arange(1, min(K, n - 1) + 1)
     ks = ks[G[ks] > 0]
@@ -328,6 +347,32 @@ def measure_gradient(suite: Any, opts: dict[str, Any], log: Callable[[str], None
     return pd.DataFrame(rows)
 
 
+# -- FLOP counts shared by the flops and throughput probes ----------------------------------------------------
+class FlopCache:
+    """Counted FLOPs per aten op of one batch-1 call, keyed by (learner label, d, max_len, n, backward).
+
+    Counts depend on shapes only, so the flops and throughput probes share them instead of counting twice
+    (counting a recurrent net at n = 1024 takes seconds of per-op dispatch).
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[Any, ...], dict[str, int]] = {}
+
+    def by_op(self, pl: ProbeLearner, module: torch.nn.Module, n: int, d: int, max_len: int,
+              backward: bool) -> dict[str, int]:
+        from harness.flops import count_flops_by_op
+
+        key = (pl.label, pl.n_layers, d, max_len, n, backward)
+        if key not in self.counts:
+            device = next(module.parameters()).device
+            x = torch.randn(1, n, d, generator=torch.Generator().manual_seed(INPUT_SEED)).to(device)
+            self.counts[key] = count_flops_by_op(module, x, backward=backward)
+        return self.counts[key]
+
+    def total(self, *args: Any, **kwargs: Any) -> int:
+        return sum(self.by_op(*args, **kwargs).values())
+
+
 # -- throughput and latency ----------------------------------------------------------------------------------
 def hardware_name(device: torch.device) -> str:
     from harness.store import cpu_model
@@ -383,20 +428,22 @@ def _forward_backward(module: torch.nn.Module, x: torch.Tensor) -> None:
 
 
 def measure_throughput(learners: list[ProbeLearner], opts: dict[str, Any],
-                       log: Callable[[str], None] = print) -> pd.DataFrame:
+                       log: Callable[[str], None] = print, max_len: int | None = None,
+                       flop_cache: FlopCache | None = None) -> pd.DataFrame:
     """Tokens/s forward and forward+backward, and batch-1 forward latency, per learner, device and n.
 
     One row per (learner, device, mode, n), mode in "forward", "forward+backward", "latency". Columns:
-    median_s, q25_s, q75_s (seconds per call), tokens_per_s (batch·n / median_s), flops (counted FLOPs of
-    that call, forward+backward included for that mode) and gflops_per_s (flops / median_s / 1e9), threads
-    (torch.get_num_threads() while timing), device, hardware. Threads are set to ``threads`` for the
-    measurement and restored afterwards.
+    median_s, q25_s, q75_s, min_s (seconds per call), tokens_per_s (batch·n / median_s), flops (counted FLOPs of
+    that call: batch × the batch-1 forward count; NaN for forward+backward, whose count at every n would
+    cost more than the timing) and gflops_per_s (flops / median_s / 1e9), threads (torch.get_num_threads()
+    while timing), device, hardware. Threads are set to ``threads`` for the measurement and restored
+    afterwards. Learners are built with ``max_len`` (default: the largest length).
     """
-    from harness.flops import count_flops
-
     opts = PROBES["throughput"].resolve(opts, "probe throughput")
     devices = resolve_devices(opts["devices"])
-    lengths, max_len = opts["lengths"], max(opts["lengths"])
+    lengths = opts["lengths"]
+    max_len = max_len or max(lengths)
+    flop_cache = flop_cache or FlopCache()
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(opts["threads"])
     rows = []
@@ -405,25 +452,29 @@ def measure_throughput(learners: list[ProbeLearner], opts: dict[str, Any],
             hardware = hardware_name(device)
             for pl in learners:
                 module = pl.build(max_len).to(device)
+                counting = pl.build(max_len) if device.type != "cpu" else module  # counts are made on CPU
                 gen = torch.Generator().manual_seed(INPUT_SEED)
                 for n in lengths:
+                    module.eval()
+                    flops1 = flop_cache.total(pl, counting, n, pl.d_model, max_len, False)
                     batch = max(1, opts["tokens"] // n)
                     x = torch.randn(batch, n, pl.d_model, generator=gen).to(device)
                     x1 = x[:1].clone()
 
-                    cases = [("forward", partial(_forward, module, x), batch, False, x, True),
-                             ("forward+backward", partial(_forward_backward, module, x), batch, True, x, False),
-                             ("latency", partial(_forward, module, x1), 1, False, x1, True)]
-                    for mode, fn, b, backward, inp, eval_mode in cases:
-                        module.train(not eval_mode)
+                    cases = [("forward", partial(_forward, module, x), batch, False),
+                             ("forward+backward", partial(_forward_backward, module, x), batch, True),
+                             ("latency", partial(_forward, module, x1), 1, False)]
+                    for mode, fn, b, backward in cases:
+                        module.train(backward)  # eval for the forward modes, train (dropout on) for training
                         times = time_calls(fn, opts["warmup"], opts["repeats"], device)
                         med, q25, q75 = _spread(times)
-                        flops = count_flops(module, inp, backward=backward)
+                        flops = float("nan") if backward else b * flops1
                         rows.append({"learner": pl.label, "name": pl.name, "family": pl.cls.family,
                                      "device": device.type, "hardware": hardware,
                                      "threads": torch.get_num_threads(), "mode": mode, "n": n, "batch": b,
                                      "tokens": b * n, "d_model": pl.d_model, "n_layers": pl.n_layers,
-                                     "median_s": med, "q25_s": q25, "q75_s": q75, "repeats": len(times),
+                                     "median_s": med, "q25_s": q25, "q75_s": q75, "min_s": min(times),
+                                     "repeats": len(times),
                                      "warmup": opts["warmup"], "tokens_per_s": b * n / med,
                                      "tokens_per_s_q25": b * n / q75, "tokens_per_s_q75": b * n / q25,
                                      "flops": flops, "gflops_per_s": flops / med / 1e9})
@@ -435,34 +486,37 @@ def measure_throughput(learners: list[ProbeLearner], opts: dict[str, Any],
 
 
 # -- FLOPs ---------------------------------------------------------------------------------------------------
-def sweep_flops(learners: list[ProbeLearner], opts: dict[str, Any]) -> pd.DataFrame:
+def sweep_flops(learners: list[ProbeLearner], opts: dict[str, Any], max_len: int | None = None,
+                flop_cache: FlopCache | None = None) -> pd.DataFrame:
     """Counted FLOPs of one sequence (batch 1) over n at each learner's d_model and over d at ``length_at``.
 
-    One row per (learner, sweep, n or d, pass); pass is "forward" or "forward+backward". Columns flops,
+    One row per (learner, sweep, n or d, pass): sweep "n" and "d" are forward passes; with ``backward`` one
+    more row, sweep "point", pass "forward+backward", at (length_at, d_model). Columns flops,
     flops_attention (the attention core: scores and weighted sums), flops_per_token, method (how ops the
-    stock counter misses were counted).
+    stock counter misses were counted). Learners are built with ``max_len`` (default: the largest length).
     """
-    from harness.flops import METHOD_NOTE, attention_core_flops, count_flops_by_op
+    from harness.flops import METHOD_NOTE, attention_core_flops
 
     opts = PROBES["flops"].resolve(opts, "probe flops")
-    max_len = max(max(opts["lengths"]), opts["length_at"])
-    passes = [("forward", False)] + ([("forward+backward", True)] if opts["backward"] else [])
+    max_len = max_len or max(max(opts["lengths"]), opts["length_at"])
+    flop_cache = flop_cache or FlopCache()
     rows = []
     for pl in learners:
-        points = [("n", n, pl.d_model) for n in opts["lengths"]] + [("d", opts["length_at"], d)
-                                                                     for d in opts["widths"]]
+        points = [("n", "forward", n, pl.d_model) for n in opts["lengths"]]
+        points += [("d", "forward", opts["length_at"], d) for d in opts["widths"]]
+        if opts["backward"]:
+            points += [("point", "forward", opts["length_at"], pl.d_model),
+                       ("point", "forward+backward", opts["length_at"], pl.d_model)]
         modules: dict[int, torch.nn.Module] = {}
-        for sweep, n, d in points:
+        for sweep, pass_name, n, d in points:
             if d not in modules:
                 modules[d] = pl.build(max_len, d_model=d).eval()
-            x = torch.randn(1, n, d, generator=torch.Generator().manual_seed(INPUT_SEED))
-            for pass_name, backward in passes:
-                by_op = count_flops_by_op(modules[d], x, backward=backward)
-                total = sum(by_op.values())
-                rows.append({"learner": pl.label, "name": pl.name, "family": pl.cls.family, "sweep": sweep,
-                             "n": n, "d": d, "n_layers": pl.n_layers, "pass": pass_name, "flops": total,
-                             "flops_attention": attention_core_flops(by_op), "flops_per_token": total / n,
-                             "ops": ",".join(sorted(by_op)), "method": METHOD_NOTE.get(pl.name, "stock counter")})
+            by_op = flop_cache.by_op(pl, modules[d], n, d, max_len, pass_name != "forward")
+            total = sum(by_op.values())
+            rows.append({"learner": pl.label, "name": pl.name, "family": pl.cls.family, "sweep": sweep,
+                         "n": n, "d": d, "n_layers": pl.n_layers, "pass": pass_name, "flops": total,
+                         "flops_attention": attention_core_flops(by_op), "flops_per_token": total / n,
+                         "ops": ",".join(sorted(by_op)), "method": METHOD_NOTE.get(pl.name, "stock counter")})
     return pd.DataFrame(rows)
 
 
@@ -487,7 +541,16 @@ def build_table1(learners: list[ProbeLearner], gradient: pd.DataFrame | None, th
                  gradient_length: int | None = None) -> pd.DataFrame:
     """One row per learner label: theory (class attributes) beside the fitted measurements.
 
-    Columns missing because a probe did not run are NaN. Slopes and other definitions: module docstring.
+    Theory: theory_complexity, theory_sequential_ops, theory_max_path_length (the learner's ``theory``),
+    theory_slope_n / theory_slope_d (the exponents of n and d in the complexity), and the declared
+    path_length_at_n, sequential_ops_at_n, receptive_field_declared (NaN: unbounded), params, all for a
+    learner built with max_len = n_ref (the gradient probe's length, else 128). Measured: flops_slope_n,
+    flops_slope_n_top, flops_slope_d, flops_crossover_n (n where a·n + b·n² turns quadratic), attention_share_max_n,
+    backward_ratio, latency_slope_n (and _cuda), latency_gflops_max_n (counted FLOPs / batch-1 latency at the
+    largest n), tokens/s at the largest n, gradient_reach (init) and gradient_reach_trained,
+    receptive_field_measured (+ receptive_field_bounded), decay_rate(_trained), trained_accuracy; plus the
+    ladders' bounds, threads and hardware. Columns of a probe that did not run are NaN. Definitions: module
+    docstring.
     """
     rows = []
     for pl in learners:
@@ -508,9 +571,10 @@ def build_table1(learners: list[ProbeLearner], gradient: pd.DataFrame | None, th
             "receptive_field_declared": rf if rf is not None else float("nan"),
             "window": getattr(model, "window", None) or float("nan"),
         }
-        for col in ("flops_slope_n", "flops_slope_n_top", "flops_slope_d", "flops_per_token_max_n",
-                    "attention_share_max_n", "flops_crossover_n", "backward_ratio", "latency_slope_n",
-                    "latency_ms_max_n", "latency_gflops_max_n", "fwd_tokens_per_s_max_n",
+        for col in ("flops_n_min", "flops_n_max", "flops_length_at", "latency_n_min_fit", "latency_n_max",
+                    "trained_distance", "trained_steps", "flops_slope_n", "flops_slope_n_top", "flops_slope_d",
+                    "flops_per_token_max_n", "attention_share_max_n", "flops_crossover_n", "backward_ratio",
+                    "latency_slope_n", "latency_ms_max_n", "latency_gflops_max_n", "fwd_tokens_per_s_max_n",
                     "fwdbwd_tokens_per_s_max_n", "threads", "hardware", "latency_slope_n_cuda",
                     "latency_ms_max_n_cuda", "gradient_reach", "gradient_reach_trained", "receptive_field_measured",
                     "receptive_field_bounded", "decay_rate", "decay_rate_trained", "trained_accuracy",
@@ -520,17 +584,19 @@ def build_table1(learners: list[ProbeLearner], gradient: pd.DataFrame | None, th
             f = flops[(flops.learner == pl.label) & (flops["pass"] == "forward")]
             fn, fd = f[f.sweep == "n"].sort_values("n"), f[f.sweep == "d"].sort_values("d")
             if len(fn):
+                row["flops_n_min"], row["flops_n_max"] = int(fn.n.min()), int(fn.n.max())
                 row["flops_slope_n"] = loglog_slope(fn.n, fn.flops)
                 row["flops_slope_n_top"] = loglog_slope(fn.n.iloc[-2:], fn.flops.iloc[-2:])
                 row["flops_per_token_max_n"] = float(fn.flops_per_token.iloc[-1])
                 row["attention_share_max_n"] = float(fn.flops_attention.iloc[-1] / fn.flops.iloc[-1])
                 row["flops_crossover_n"] = quadratic_crossover(fn.n, fn.flops)
                 row["flops_method"] = str(fn.method.iloc[0])
-                fb = flops[(flops.learner == pl.label) & (flops["pass"] == "forward+backward") & (flops.sweep == "n")]
-                if len(fb):
-                    row["backward_ratio"] = float(fb.sort_values("n").flops.iloc[-1] / fn.flops.iloc[-1])
+                point = flops[(flops.learner == pl.label) & (flops.sweep == "point")].set_index("pass").flops
+                if {"forward", "forward+backward"} <= set(point.index):
+                    row["backward_ratio"] = float(point["forward+backward"] / point["forward"])
             if len(fd):
                 row["flops_slope_d"] = loglog_slope(fd.d, fd.flops)
+                row["flops_length_at"] = int(fd.n.iloc[0])
         if throughput is not None and len(throughput):
             for dev, suffix in (("cpu", ""), ("cuda", "_cuda")):
                 t = throughput[(throughput.learner == pl.label) & (throughput.device == dev)]
@@ -540,9 +606,10 @@ def build_table1(learners: list[ProbeLearner], gradient: pd.DataFrame | None, th
                 ns = sorted(lat.n.unique())
                 start = fit_from if fit_from is not None else ns[(len(ns) - 1) // 2]
                 upper = lat[lat.n >= start]
-                row["latency_slope_n" + suffix] = loglog_slope(upper.n, upper.median_s)
+                row["latency_slope_n" + suffix] = loglog_slope(upper.n, upper.min_s)
                 row["latency_ms_max_n" + suffix] = float(lat.median_s.iloc[-1] * 1e3)
                 if suffix == "":
+                    row["latency_n_min_fit"], row["latency_n_max"] = int(start), int(lat.n.max())
                     row["latency_gflops_max_n"] = float(lat.gflops_per_s.iloc[-1])
                     for mode, col in (("forward", "fwd_tokens_per_s_max_n"),
                                       ("forward+backward", "fwdbwd_tokens_per_s_max_n")):
@@ -564,6 +631,8 @@ def build_table1(learners: list[ProbeLearner], gradient: pd.DataFrame | None, th
                     row["n_ref"] = int(g.n.iloc[0])
                 else:
                     row["trained_accuracy"] = float(g.test_accuracy.iloc[0])
+                    row["trained_distance"] = int(g.distance.iloc[0])
+                    row["trained_steps"] = int(g.train_steps.iloc[0])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -596,6 +665,7 @@ def _store(probe_dir: Path, name: str, config: dict[str, Any], frame: pd.DataFra
 
 def table1_rich(table: pd.DataFrame) -> Any:
     """The measured Table 1 as a rich Table (compact: theory next to each measured exponent)."""
+    from rich.markup import escape
     from rich.table import Table
 
     def num(v: Any, fmt: str = "{:.2f}") -> str:
@@ -604,7 +674,7 @@ def table1_rich(table: pd.DataFrame) -> Any:
     out = Table(title="Table 1, measured (Vaswani et al. 2017): theory | measured")
     for col, just in (("learner", "left"), ("complexity", "left"), ("seq. ops", "left"), ("path", "left"),
                       ("FLOPs~n^", "right"), ("FLOPs~d^", "right"), ("latency~n^", "right"),
-                      ("grad reach", "right"), ("RF decl/meas", "right"), ("decay/step", "right")):
+                      ("grad reach", "right"), ("RF decl/meas", "right"), ("decades/step", "right")):
         out.add_column(col, justify=just)
     for _, r in table.iterrows():
         n_ref = int(r.n_ref) if not pd.isna(r.n_ref) else None
@@ -618,7 +688,7 @@ def table1_rich(table: pd.DataFrame) -> Any:
             measured = f"≥{n_ref}"
         else:
             measured = str(int(r.receptive_field_measured))
-        out.add_row(str(r.learner), str(r.theory_complexity), str(r.theory_sequential_ops),
+        out.add_row(escape(str(r.learner)), str(r.theory_complexity), str(r.theory_sequential_ops),
                     str(r.theory_max_path_length),
                     f"{num(r.flops_slope_n)} ({num(r.theory_slope_n, '{:g}')})",
                     f"{num(r.flops_slope_d)} ({num(r.theory_slope_d, '{:g}')})",
@@ -633,6 +703,8 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
     widths, hardware, threads) is reused, not measured again. Prints Table 1 on ``console`` and returns
     {"table1": DataFrame, "paths": {name: Path}, "seconds": {probe: float}, "reused": [probe names]}.
     """
+    from rich.console import Console
+
     from harness.store import environment
 
     folder = Path(folder)
@@ -646,9 +718,14 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
     reused: list[str] = []
     resolved = {name: PROBES[name].resolve(opts, f"suite '{suite.name}'") for name, opts in suite.probes.items()}
     env = environment(threads=resolved.get("throughput", {}).get("threads"))
+    # one max_len for the flops and throughput probes, so both see the same architectures and share counts
+    lengths = resolved.get("flops", {}).get("lengths", []) + resolved.get("throughput", {}).get("lengths", [])
+    max_len = max(lengths + [resolved.get("flops", {}).get("length_at", 2)])
+    flop_cache = FlopCache()
+    saved_threads = torch.get_num_threads()  # training inside the gradient probe sets its own
 
     def log(msg: str) -> None:
-        console.print(msg, highlight=False)
+        console.print(msg, highlight=False, markup=False)  # labels hold brackets: transformer[positions=...]
 
     for name in ("flops", "gradient", "throughput"):
         if name not in resolved:
@@ -657,6 +734,8 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
         config = {"options": opts, "learners": described, "torch": torch.__version__}
         if name == "gradient":
             config.update(defaults=suite.defaults, seed=suite.seeds[0])
+        else:
+            config.update(max_len=max_len)
         if name == "throughput":
             config.update(hardware=[hardware_name(d) for d in resolve_devices(opts["devices"])])
         cached = _cached(probe_dir, name, config)
@@ -669,25 +748,32 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
         if name == "gradient":
             frame = measure_gradient(suite, opts, log)
         elif name == "throughput":
-            frame = measure_throughput(learners, opts, log)
+            frame = measure_throughput(learners, opts, log, max_len=max_len, flop_cache=flop_cache)
         else:
-            frame = sweep_flops(learners, opts)
+            frame = sweep_flops(learners, opts, max_len=max_len, flop_cache=flop_cache)
         seconds[name] = time.perf_counter() - t0
         _store(probe_dir, name, config, frame, seconds[name])
         frames[name] = frame
+        torch.set_num_threads(saved_threads)
         log(f"probe {name}: {len(frame)} rows in {seconds[name]:.1f} s -> {probe_dir / (name + '.csv')}")
 
-    (probe_dir / "env.json").write_text(json.dumps({**env, "probes": resolved, "seconds": seconds}, indent=2,
-                                                   default=str))
+    _write_atomic(probe_dir / "env.json", json.dumps({**env, "probes": resolved, "seconds": seconds}, indent=2,
+                                                      default=str))
     grad_opts, thr_opts = resolved.get("gradient", {}), resolved.get("throughput", {})
     table = build_table1(learners, frames["gradient"], frames["throughput"], frames["flops"],
                          reach_threshold=grad_opts.get("reach_threshold", 1e-3),
                          fit_from=thr_opts.get("fit_from"), gradient_length=grad_opts.get("length"))
     table.to_csv(folder / "table1.csv", index=False)
-    console.print(table1_rich(table))
+    # piped output (CI logs) would be folded to 80 columns; a log line does not wrap, so print it at its width
+    wide = console if console.is_terminal else Console(file=console.file, width=200, highlight=False)
+    wide.print(table1_rich(table))
     threads = ", ".join(sorted({str(int(t)) for t in table.threads.dropna()})) or "-"
-    log(f"exponents: measured (theory); latency fit over the upper half of the length ladder; "
-        f"threads {threads}; gradient reach at init / trained; RF = receptive field (∞: unbounded)")
+    wide.print(f"Exponents: measured (theory), fitted on log-log; FLOPs per sequence at d_model (~n) and at "
+               f"n = {resolved.get('flops', {}).get('length_at', '-')} (~d); batch-1 latency over the upper half "
+               f"of the length ladder ({threads} thread(s)). grad reach: largest k >= 1 with G(k) >= "
+               f"{grad_opts.get('reach_threshold', 1e-3):g}·max G(j>=1), at init / after training. RF: receptive "
+               f"field declared / measured (∞: unbounded). decades/step: decay of log10 G(k) per step back.",
+               highlight=False)
     paths = {name: probe_dir / f"{name}.csv" for name, f in frames.items() if f is not None}
     paths["table1"] = folder / "table1.csv"
     return {"table1": table, "paths": paths, "seconds": seconds, "reused": reused}
