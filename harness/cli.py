@@ -147,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, workers, **extra)
     command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     progress = SweepProgress()
-    print(f"reach: suite '{suite.name}' -> {out} ({executor.name}, {workers} worker(s))", flush=True)
+    print(f"reach: suite '{suite.name}' -> {out} ({executor.name}, {executor.workers} worker(s))", flush=True)
     try:
         result = run_suite(suite, out, executor, command, progress=progress)
     finally:
