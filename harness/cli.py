@@ -245,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     except ReachError as exc:
         print(f"reach: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `python run.py list | head`: the reader left, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("reach: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

@@ -155,7 +155,8 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
         t0 = time.perf_counter()
         batch = task.sample(spec.batch_size, train_gen).to(device)
         loss = task_loss(task, model(batch.inputs), batch)
-        if not torch.isfinite(loss):
+        loss_value = loss.item()  # the one host sync per step
+        if not math.isfinite(loss_value):
             outcome, stop_reason = "diverged", f"non-finite loss at step {step}"
             steps_run = step
             break
@@ -165,9 +166,7 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
             torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
         opt.step()
         sched.step()
-        loss_window.append(float(loss.detach()))
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        loss_window.append(loss_value)
         train_seconds += time.perf_counter() - t0
         steps_run = step
         if step % spec.eval_every == 0 or step == spec.steps:
