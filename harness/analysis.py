@@ -36,29 +36,16 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def reach_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, label): reach (0 when no distance was solved), seeds, and the per-distance solved counts."""
-    rows = []
-    for (task, label), g in frame.groupby(["task", "label"], sort=True):
-        ran = g[g.outcome != "skipped"]
-        best, detail = 0, []
-        for distance, gd in ran.groupby("distance"):
-            n = gd.seed.nunique()
-            solved = int((gd.outcome == "solved").sum())
-            detail.append(f"{distance}:{solved}/{n}")
-            if solved * 2 > n:
-                best = max(best, int(distance))
-        rows.append({"task": task, "label": label, "reach": best, "seeds": int(g.seed.nunique()),
-                     "max_tested": int(ran.distance.max()) if len(ran) else 0,
-                     "solved_by_distance": " ".join(detail)})
-    return pd.DataFrame(rows, columns=["task", "label", "reach", "seeds", "max_tested", "solved_by_distance"])
-
-
-def reach_matrix(frame: pd.DataFrame) -> pd.DataFrame:
-    """label x task matrix of reach."""
-    table = reach_table(frame)
-    if table.empty:
-        return pd.DataFrame()
-    return table.pivot(index="label", columns="task", values="reach").fillna(0).astype(int)
+    """Per (task, label): reach, seeds, max_tested, and "solved_by_distance" ("4:2/2 8:1/2"), compact for
+    consoles and compare. Same rule as :func:`reach_summary` (a seed without a result counts as unsolved)."""
+    summary = reach_summary(frame)
+    cells = distance_cells(frame)
+    ran = cells[cells.ran > 0]
+    detail = {key: " ".join(f"{r.distance}:{r.solved}/{r.seeds}" for r in g.itertuples())
+              for key, g in ran.groupby(["task", "label"], sort=True)}
+    out = summary[["task", "label", "reach", "seeds", "max_tested"]].copy()
+    out["solved_by_distance"] = [detail.get((t, lab), "") for t, lab in zip(out.task, out.label)]
+    return out
 
 
 # -- report aggregations ---------------------------------------------------------------------------------------

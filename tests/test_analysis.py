@@ -64,8 +64,9 @@ def test_missing_seed_counts_as_not_solved():
     cells = distance_cells(runs_frame(records))
     at8 = cells[cells.distance == 8].iloc[0]
     assert at8.status == "partial" and at8.ran == 1 and not at8.majority
-    # the older reach_table keeps its own rule (majority of the seeds that ran at that distance)
-    assert int(reach_table(runs_frame(records)).reach.iloc[0]) == 8
+    # the compact table used by the console and compare follows the same rule
+    table = reach_table(runs_frame(records))
+    assert int(table.reach.iloc[0]) == 4 and table.solved_by_distance.iloc[0] == "4:2/2 8:1/2"
 
 
 def test_pending_rows_are_counted_but_not_run():
