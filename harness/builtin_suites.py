@@ -57,13 +57,13 @@ BUILTIN_SUITES: dict[str, dict[str, Any]] = {
                        "distance ladder, 2 seeds, equal width and depth",
         "seeds": [0, 1],
         "prune": True,
-        "defaults": {"d_model": 64, "n_layers": 2, "steps": 800, "eval_every": 50, "batch_size": 32,
+        "defaults": {"d_model": 64, "n_layers": 2, "steps": 600, "eval_every": 50, "batch_size": 32,
                      "val_batches": 4, "test_batches": 8},
         "learners": ALL_LEARNERS,
         "tasks": [
             {"name": "lag", "distances": LADDER},
             {"name": "copy", "distances": LADDER},
-            {"name": "selective-copy", "distances": LADDER[1:]},
+            {"name": "selective-copy", "distances": LADDER[1:-1]},  # 128 alone costs ~2 min here
             {"name": "recall", "distances": LADDER[2:]},
         ],
         "probes": TABLE1_PROBES,

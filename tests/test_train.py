@@ -64,3 +64,15 @@ def test_training_on_gpu_matches_the_contract():
 def test_cuda_requested_without_cuda_is_a_clear_error():
     with pytest.raises(ReachError, match="--device cuda"):
         train(RunSpec(task="lag", distance=4, learner="tcn", d_model=8, steps=2, device="cuda"))
+
+
+def test_training_stops_past_the_threshold_and_records_when_it_was_reached():
+    from harness.train import stop_level
+
+    s = RunSpec(task="lag", distance=4, learner="tcn", d_model=16, steps=400, eval_every=10, batch_size=16)
+    assert stop_level(s) == 0.995
+    r = train(s)
+    assert r["outcome"] == "solved", r["test_accuracy"]
+    assert r["curve"][-1]["val_accuracy"] >= 0.995 and r["steps_run"] < 400
+    first = next(c["step"] for c in r["curve"] if c["val_accuracy"] >= 0.99)
+    assert r["steps_to_solve"] == first <= r["steps_run"]
