@@ -72,7 +72,8 @@ def build_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distances", type=int_list, help="e.g. 4,8,16 (replaces every task's distances)")
     p.add_argument("--steps", type=int, help="step budget for every run")
     p.add_argument("--workers", type=int, help="parallel runs (default: the number of cores)")
-    p.add_argument("--out", help="results folder (default results/<suite>-<timestamp>); reuse it to resume")
+    p.add_argument("--out", help="results folder (default: results/<suite>-<timestamp>, or the newest "
+                   "interrupted folder of the same suite, which is then resumed)")
     p.add_argument("--no-prune", action="store_true", help="run every distance even after a learner failed")
     p.add_argument("--no-report", action="store_true", help="skip the probes/report step at the end")
     p.add_argument("--executor", default="process-pool", choices=("process-pool", "in-process", "ray"))
@@ -129,7 +130,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.finish import finish_sweep
     from harness.progress import SweepProgress
     from harness.suites import load_suite
-    from harness.sweep import default_out, run_suite
+    from harness.sweep import default_out, interrupted_out, run_suite
 
     suite = load_suite(args.suite)
     if any(v is not None for v in (args.seeds, args.learners, args.tasks, args.distances, args.steps)) \
@@ -139,7 +140,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ReachError(f"--workers must be >= 1, got {workers}")
-    out = Path(args.out) if args.out else default_out(suite)
+    out = Path(args.out) if args.out else (interrupted_out(suite) or default_out(suite))
     extra = {}
     if args.executor == "ray":
         extra = {"address": args.address, "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run,

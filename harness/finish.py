@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ def finish_sweep(suite: Any, result: dict[str, Any], report: bool = True, worker
     wanted = {r["id"] for r in result["records"]}
     records = [r for r in records if r["id"] in wanted]
     write_tables(folder, records)
-    console = Console(highlight=False)
+    # a pipe or CI log gets no terminal width; 80 columns would cut the learner labels
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     if suite.probes:
         from harness.probes import run_probes
 

@@ -27,9 +27,26 @@ FAILED = ("unsolved", "diverged", "error")
 
 
 def default_out(suite: Suite, root: Path = Path("results")) -> Path:
+    """results/<suite>-<timestamp>: a new folder for a new sweep."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
     return root / f"{safe}-{stamp}"
+
+
+def interrupted_out(suite: Suite, root: Path = Path("results")) -> Path | None:
+    """The newest results folder of this very suite whose last session never ended (killed, interrupted),
+    so that re-running the same command without --out resumes it. None when there is none."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
+    wanted = suite.to_toml()
+    for folder in sorted(root.glob(f"{safe}-*"), reverse=True):
+        try:
+            sessions = json.loads((folder / "env.json").read_text()).get("sessions", [])
+            same = (folder / "suite.toml").read_text(encoding="utf-8") == wanted
+        except (OSError, ValueError):
+            continue
+        if same and sessions and sessions[-1].get("end") is None:
+            return folder
+    return None
 
 
 def group_key(spec: RunSpec) -> tuple[str, str]:

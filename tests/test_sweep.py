@@ -160,3 +160,32 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert by_learner["tests.helpers.broken:Exploding"] == ["error", "skipped"]
     assert "boom" in next(r["error"] for r in result["records"] if r["outcome"] == "error")
     assert by_learner["tcn"][0] in ("solved", "unsolved")  # the other learner still ran
+
+
+def test_rerunning_the_same_command_without_out_resumes_the_interrupted_folder(tmp_path):
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(SUITE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(ROOT / "run.py"), "--suite", str(suite_file), "--workers", "2", "--no-report"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        runs = list((tmp_path / "results").glob("tiny-*/runs.jsonl"))
+        if runs and len(runs[0].read_text().splitlines()) >= 2:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "resuming:" in again.stdout
+    folders = list((tmp_path / "results").glob("tiny-*"))
+    assert len(folders) == 1 and len(read_runs(folders[0])) == 12
+    # finished now: the next identical command starts a new sweep in a new folder
+    time.sleep(1.1)  # folder names carry the time to the second
+    third = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert third.returncode == 0 and "resuming:" not in third.stdout
+    assert len(list((tmp_path / "results").glob("tiny-*"))) == 2
