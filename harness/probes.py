@@ -663,19 +663,19 @@ def _store(probe_dir: Path, name: str, config: dict[str, Any], frame: pd.DataFra
                                                          indent=2, default=str))
 
 
-def table1_rich(table: pd.DataFrame) -> Any:
-    """The measured Table 1 as a rich Table (compact: theory next to each measured exponent)."""
-    from rich.markup import escape
-    from rich.table import Table
+TABLE1_COMPACT_COLUMNS = ("learner", "complexity", "seq. ops", "path", "FLOPs~n^", "FLOPs~d^", "latency~n^",
+                          "grad reach", "RF decl/meas", "decades/step")
+
+
+def table1_compact(table: pd.DataFrame) -> list[list[str]]:
+    """The measured Table 1 as rows of strings under TABLE1_COMPACT_COLUMNS: theory next to each measured
+    exponent ("1.41 (2)": measured, theory), gradient reach at init / after training, receptive field
+    declared / measured. Shared by the console table and the report."""
 
     def num(v: Any, fmt: str = "{:.2f}") -> str:
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
-    out = Table(title="Table 1, measured (Vaswani et al. 2017): theory | measured")
-    for col, just in (("learner", "left"), ("complexity", "left"), ("seq. ops", "left"), ("path", "left"),
-                      ("FLOPs~n^", "right"), ("FLOPs~d^", "right"), ("latency~n^", "right"),
-                      ("grad reach", "right"), ("RF decl/meas", "right"), ("decades/step", "right")):
-        out.add_column(col, justify=just)
+    rows = []
     for _, r in table.iterrows():
         n_ref = int(r.n_ref) if not pd.isna(r.n_ref) else None
         reach = "-" if pd.isna(r.gradient_reach) else str(int(r.gradient_reach))
@@ -688,11 +688,24 @@ def table1_rich(table: pd.DataFrame) -> Any:
             measured = f"≥{n_ref}"
         else:
             measured = str(int(r.receptive_field_measured))
-        out.add_row(escape(str(r.learner)), str(r.theory_complexity), str(r.theory_sequential_ops),
-                    str(r.theory_max_path_length),
-                    f"{num(r.flops_slope_n)} ({num(r.theory_slope_n, '{:g}')})",
-                    f"{num(r.flops_slope_d)} ({num(r.theory_slope_d, '{:g}')})",
-                    num(r.latency_slope_n), reach, f"{declared}/{measured}", num(r.decay_rate, "{:.3f}"))
+        rows.append([str(r.learner), str(r.theory_complexity), str(r.theory_sequential_ops),
+                     str(r.theory_max_path_length),
+                     f"{num(r.flops_slope_n)} ({num(r.theory_slope_n, '{:g}')})",
+                     f"{num(r.flops_slope_d)} ({num(r.theory_slope_d, '{:g}')})",
+                     num(r.latency_slope_n), reach, f"{declared}/{measured}", num(r.decay_rate, "{:.3f}")])
+    return rows
+
+
+def table1_rich(table: pd.DataFrame) -> Any:
+    """The measured Table 1 as a rich Table (see table1_compact)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(title="Table 1, measured (Vaswani et al. 2017): theory | measured")
+    for i, col in enumerate(TABLE1_COMPACT_COLUMNS):
+        out.add_column(col, justify="left" if i < 4 else "right")
+    for row in table1_compact(table):
+        out.add_row(escape(row[0]), *row[1:])
     return out
 
 

@@ -792,6 +792,12 @@ def probes_section(loaded: Loaded, fig_dir: Path) -> tuple[dict[str, Any], list[
     key = "learner" if "learner" in t1.columns else t1.columns[0]
     section["table1"] = {"columns": ["measure"] + [str(v) for v in t1[key]],
                          "rows": [[str(col)] + [_cell(v) for v in t1[col]] for col in t1.columns if col != key]}
+    from harness.probes import TABLE1_COMPACT_COLUMNS, table1_compact
+
+    try:
+        section["compact"] = {"columns": list(TABLE1_COMPACT_COLUMNS), "rows": table1_compact(t1)}
+    except (AttributeError, KeyError):  # a table1.csv from elsewhere without the probes' columns
+        section["compact"] = None
     figures: list[dict[str, Any]] = []
     readings: list[str] = []
     try:
