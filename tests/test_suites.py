@@ -1,0 +1,54 @@
+"""Suites: every built-in loads through the TOML path, round-trips, and keeps the promises the README makes."""
+
+import tomllib
+
+import pytest
+
+from harness.builtin_suites import BUILTIN_SUITES
+from harness.errors import ReachError
+from harness.suites import Suite, load_suite
+from learners import LEARNERS
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_SUITES))
+def test_builtin_suite_loads_and_round_trips_through_toml(name, tmp_path):
+    suite = load_suite(name)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(suite.to_toml())
+    again = load_suite(str(path))
+    assert [s.id for s in again.specs()] == [s.id for s in suite.specs()]
+    assert tomllib.loads(path.read_text())["name"] == name
+
+
+def test_smoke_and_long_range_cover_every_learner():
+    for name in ("smoke", "long-range"):
+        suite = load_suite(name)
+        assert {entry["name"] for entry in suite.learners} == set(LEARNERS), name
+    long_range = load_suite("long-range")
+    assert {t["name"] for t in long_range.tasks} == {"lag", "copy", "selective-copy", "recall"}
+    assert len(long_range.seeds) >= 2 and long_range.prune and long_range.probes
+    positions = {e.get("options", {}).get("positions") for e in long_range.learners if e["name"] == "transformer"}
+    assert len(positions) >= 2  # two position schemes separate "finding the position" from path length
+
+
+def test_overrides_filter_and_replace():
+    suite = load_suite("long-range").override(seeds=[3], learners=["tcn"], tasks=["lag"], distances=[4, 8],
+                                              steps=10)
+    specs = suite.specs()
+    assert {(s.learner, s.task, s.distance, s.seed, s.steps) for s in specs} == {
+        ("tcn", "lag", 4, 3, 10), ("tcn", "lag", 8, 3, 10)}
+    with pytest.raises(ReachError, match="not in suite"):
+        load_suite("long-range").override(tasks=["adding"])
+
+
+@pytest.mark.parametrize("data,needle", [
+    ({"name": "x", "learnerz": []}, "learnerz"),
+    ({"name": "x", "learners": [{"name": "tcn", "lrr": 1}], "tasks": [{"name": "lag", "distances": [4]}]}, "lrr"),
+    ({"name": "x", "learners": [{"name": "tcn"}], "tasks": [{"name": "lag", "distances": []}]}, "distances"),
+    ({"name": "x", "learners": [{"name": "tcn"}], "tasks": [{"name": "lag", "distances": [4]}],
+      "probes": {"gradiant": {}}}, "gradiant"),
+    ({"name": "x", "seeds": [-1], "learners": [{"name": "tcn"}]}, "seeds"),
+])
+def test_malformed_suites_are_rejected_naming_the_problem(data, needle):
+    with pytest.raises(ReachError, match=needle):
+        Suite.from_dict(data, where="test")
