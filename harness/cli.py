@@ -147,6 +147,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                  "retries": args.retries}
     executor = make_executor(args.executor, workers, **extra)
     command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    import signal
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends a sweep like Ctrl-C: workers stopped, the same command resumes
+
+    signal.signal(signal.SIGTERM, terminated)
     progress = SweepProgress()
     print(f"reach: suite '{suite.name}' -> {out} ({executor.name}, {executor.workers} worker(s))", flush=True)
     try:

@@ -33,8 +33,21 @@ def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
         return failed_record(spec, exc, time.perf_counter() - t0)
 
 
+def _exit_with_driver(driver: int, interval: float = 1.0) -> None:
+    """Exit this worker once the driver process is gone (killed, crashed): an orphaned worker would finish
+    its run for nobody and hold a core. A thread watching the parent pid, since PR_SET_PDEATHSIG follows the
+    thread that spawned the worker, which for a rebuilt pool is a short-lived callback thread."""
+    while os.getppid() == driver:
+        time.sleep(interval)
+    os._exit(1)
+
+
 def _worker_init() -> None:
+    import threading
+
     import torch
+
+    threading.Thread(target=_exit_with_driver, args=(os.getppid(),), daemon=True).start()
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
@@ -61,6 +74,7 @@ class ProcessPoolExecutor:
     def __init__(self, workers: int, retries: int = 1) -> None:
         self.workers = workers
         self.retries = retries
+        self._aborting = False
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
@@ -80,6 +94,9 @@ class ProcessPoolExecutor:
             inner = self._pool.submit(execute, spec.to_dict())
 
         def done(f: cf.Future) -> None:
+            if f.cancelled() or self._aborting:  # the sweep is stopping: nothing to record or retry
+                outer.cancel()
+                return
             exc = f.exception()
             if exc is None:
                 outer.set_result(f.result())
@@ -94,6 +111,14 @@ class ProcessPoolExecutor:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop now (the sweep was interrupted): kill the workers instead of waiting for their runs, which
+        are lost anyway and re-run on resume."""
+        self._aborting = True
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def make_executor(name: str, workers: int, **kwargs: Any):

@@ -141,7 +141,7 @@ def run_suite(suite: Suite, out: Path, executor: Any, command: str,
                         progress("finished", spec=spec, record=record)
         finally:
             if futures:  # interrupted: what is running now is lost and re-run on resume; nothing else is
-                executor.shutdown()
+                getattr(executor, "abort", executor.shutdown)()
         # skipped records are appended once, so the table shows them; they are recomputed on resume
         present = {r["id"] for r in folder.existing if r.get("outcome") == "skipped"}
         for record in skipped.values():

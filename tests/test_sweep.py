@@ -189,3 +189,45 @@ def test_rerunning_the_same_command_without_out_resumes_the_interrupted_folder(t
     third = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert third.returncode == 0 and "resuming:" not in third.stdout
     assert len(list((tmp_path / "results").glob("tiny-*"))) == 2
+
+
+def start_and_find_workers(tmp_path, steps=3000):
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(SUITE.replace("steps = 60", f"steps = {steps}"))  # long runs: stopped mid-run
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(sweep_cmd(suite_file, tmp_path / "out"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        workers = [int(p) for p in children.read_text().split()] if children.exists() else []
+        workers = [w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text(errors="ignore")]
+        time.sleep(0.1)
+    assert len(workers) == 2, "the pool did not start"
+    time.sleep(3)  # the workers are inside their first runs
+    return proc, workers
+
+
+def alive(pids):
+    return [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in
+            Path(f"/proc/{p}/stat").read_text().split(")")[-1].split()[:1]]
+
+
+def test_sigterm_stops_the_sweep_and_its_workers(tmp_path):
+    proc, workers = start_and_find_workers(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    assert "Traceback" not in proc.stderr.read().decode()
+    time.sleep(0.5)
+    assert not alive(workers), "workers outlived the sweep"
+
+
+def test_workers_exit_when_the_driver_is_killed_outright(tmp_path):
+    proc, workers = start_and_find_workers(tmp_path)
+    proc.kill()  # SIGKILL to the driver alone: no handler runs
+    proc.wait()
+    deadline = time.time() + 10
+    while alive(workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not alive(workers), "orphaned workers kept running"
