@@ -26,10 +26,10 @@ CASES += [("local-attention", {"window": 5, "positions": "relative"}),  # LENGTH
 IDS = [name + "".join(f"-{k}={v}" for k, v in opts.items()) for name, opts in CASES]
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
+@pytest.mark.parametrize("check_fn", CHECKS, ids=[c.__name__ for c in CHECKS])
 @pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
-def test_contract(name, options, check):
-    check(LEARNERS[name], **options)
+def test_contract(name, options, check_fn):
+    check_fn(LEARNERS[name], **options)  # each check raises AssertionError naming what broke
 
 
 @pytest.mark.parametrize("name", LEARNERS)
