@@ -124,6 +124,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     import os
     import shlex
+    import signal
     from pathlib import Path
 
     from harness.executors import make_executor
@@ -147,7 +148,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                  "retries": args.retries}
     executor = make_executor(args.executor, workers, **extra)
     command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    import signal
 
     def terminated(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # SIGTERM ends a sweep like Ctrl-C: workers stopped, the same command resumes
