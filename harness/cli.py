@@ -160,7 +160,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         executor.shutdown()
-    return finish_sweep(suite, result, report=not args.no_report, workers=workers)
+    return finish_sweep(suite, result, report=not args.no_report)
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:

@@ -41,11 +41,9 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
-def finish_sweep(suite: Any, result: dict[str, Any], report: bool = True, workers: int = 1) -> int:
+def finish_sweep(suite: Any, result: dict[str, Any], report: bool = True) -> int:
     folder: Path = result["folder"]
-    records = read_runs(folder)
-    wanted = {r["id"] for r in result["records"]}
-    records = [r for r in records if r["id"] in wanted]
+    records = result["records"]  # this suite's runs, as stored (resumed ones included)
     write_tables(folder, records)
     # a pipe or CI log gets no terminal width; 80 columns would cut the learner labels
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)

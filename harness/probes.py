@@ -60,7 +60,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
 import re
 import statistics
 import time
@@ -75,6 +74,7 @@ import pandas as pd
 import torch
 
 from harness.errors import ReachError
+from harness.store import write_atomic
 
 TABLE1_REQUIRED = ["learner", "family", "theory_complexity", "theory_sequential_ops", "theory_max_path_length",
                    "flops_slope_n", "flops_slope_d", "latency_slope_n", "gradient_reach"]
@@ -650,16 +650,10 @@ def _cached(probe_dir: Path, name: str, config: dict[str, Any]) -> pd.DataFrame 
         return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _store(probe_dir: Path, name: str, config: dict[str, Any], frame: pd.DataFrame, seconds: float) -> None:
     # the CSV first, its configuration second: a kill in between leaves a CSV that is measured again
-    _write_atomic(probe_dir / f"{name}.csv", frame.to_csv(index=False))
-    _write_atomic(probe_dir / f"{name}.json", json.dumps({"config": config, "seconds": round(seconds, 2)},
+    write_atomic(probe_dir / f"{name}.csv", frame.to_csv(index=False))
+    write_atomic(probe_dir / f"{name}.json", json.dumps({"config": config, "seconds": round(seconds, 2)},
                                                          indent=2, default=str))
 
 
@@ -770,7 +764,7 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
         torch.set_num_threads(saved_threads)
         log(f"probe {name}: {len(frame)} rows in {seconds[name]:.1f} s -> {probe_dir / (name + '.csv')}")
 
-    _write_atomic(probe_dir / "env.json", json.dumps({**env, "probes": resolved, "seconds": seconds}, indent=2,
+    write_atomic(probe_dir / "env.json", json.dumps({**env, "probes": resolved, "seconds": seconds}, indent=2,
                                                       default=str))
     grad_opts, thr_opts = resolved.get("gradient", {}), resolved.get("throughput", {})
     table = build_table1(learners, frames["gradient"], frames["throughput"], frames["flops"],

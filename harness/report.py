@@ -30,7 +30,7 @@ import pandas as pd
 
 from harness import analysis
 from harness.errors import ReachError
-from harness.store import now_iso, read_runs
+from harness.store import now_iso, read_runs, write_atomic
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_HTML_BYTES = 8_000_000  # the file must stay small enough to mail or attach; figures are the bulk
@@ -1003,12 +1003,7 @@ def build_report(folder: Path) -> Path:
         raise ReachError(f"report for {folder} would be {len(html.encode()) / 1e6:.1f} MB (limit "
                          f"{MAX_HTML_BYTES / 1e6:.0f} MB); this is a bug in the report's figure sizes, please file it")
     target = folder / "report.html"
-    _atomic_write(target, html)
-    _atomic_write(folder / "summary.md", md_env.get_template("summary.md.j2").render(**context))
+    write_atomic(target, html)
+    write_atomic(folder / "summary.md", md_env.get_template("summary.md.j2").render(**context))
     return target
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -124,13 +124,17 @@ class ResultsFolder:
             os.fsync(f.fileno())
 
     def write_text(self, name: str, text: str) -> Path:
-        """Write a file atomically (temp file + rename), so a kill never leaves half a file."""
-        target = self.path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-        return target
+        """Write a file of this folder atomically (see write_atomic)."""
+        return write_atomic(self.path / name, text)
+
+
+def write_atomic(target: Path, text: str) -> Path:
+    """Write a file atomically (temp file + rename), so a kill never leaves half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
 
 
 def git_commit() -> str | None:

@@ -26,17 +26,22 @@ from harness.suites import Suite
 FAILED = ("unsolved", "diverged", "error")
 
 
+def folder_prefix(suite: Suite) -> str:
+    """The suite's name as a file-system-safe prefix of its results folders."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
+
+
 def default_out(suite: Suite, root: Path = Path("results")) -> Path:
     """results/<suite>-<timestamp>: a new folder for a new sweep."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
+    safe = folder_prefix(suite)
     return root / f"{safe}-{stamp}"
 
 
 def interrupted_out(suite: Suite, root: Path = Path("results")) -> Path | None:
     """The newest results folder of this very suite whose last session never ended (killed, interrupted),
     so that re-running the same command without --out resumes it. None when there is none."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
+    safe = folder_prefix(suite)
     wanted = suite.to_toml()
     for folder in sorted(root.glob(f"{safe}-*"), reverse=True):
         try:
