@@ -16,8 +16,8 @@ import torch
 from examples.mylearners import GatedConv
 from examples.mytasks import DelayedSum
 from harness.cli import main
-from harness.store import read_runs
-from harness.suites import load_suite
+from harness.config.suites import load_suite
+from harness.store.folder import read_runs
 from learners.checks import check_learner
 from tasks import TASKS, Batch
 from tasks.checks import check_task
@@ -216,9 +216,9 @@ def test_user_learner_swept_from_toml_by_process_pool(tmp_path):
     assert "process-pool, 2 worker(s)" in proc.stdout
     records = read_runs(out)
     assert len(records) == 4
-    mine = [r for r in records if r["label"] == "mymodels.conv:GatedConv"]
-    assert sorted(r["spec"]["distance"] for r in mine) == [4, 8]
-    assert all(r["outcome"] in ("solved", "unsolved") and r["error"] is None for r in records), records
+    mine = [r for r in records if r.label == "mymodels.conv:GatedConv"]
+    assert sorted(r.spec["distance"] for r in mine) == [4, 8]
+    assert all(r.outcome in ("solved", "unsolved") and r.error is None for r in records), records
 
 
 def test_user_module_not_on_path_is_a_clear_error(tmp_path):
