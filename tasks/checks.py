@@ -65,7 +65,8 @@ def same(a: Batch, b: Batch) -> bool:
 
 def check_declarations(cls: type[Task], distance: int, **params: Any) -> None:
     """name, summary, kind; a frozen dataclass whose first field is distance; vocab xor features; output size;
-    the baseline; from_params round trip; length_param consistent with seq_len."""
+    the baseline; load, rule and spread declared, load an int >= 1; from_params round trip; length_param consistent
+    with seq_len."""
     label = cls.name or cls.__name__
     assert cls.name, f"{cls.__name__}: set the class attribute 'name'"
     assert cls.summary and "\n" not in cls.summary, f"{label}: 'summary' must be one non-empty line"
@@ -94,6 +95,9 @@ def check_declarations(cls: type[Task], distance: int, **params: Any) -> None:
         f"{label}: baseline() must return {{'accuracy': ..., 'loss': ...}}, got {base!r}"
     assert 0 <= base["accuracy"] <= 1 and math.isfinite(base["loss"]) and base["loss"] >= 0, \
         f"{label}: baseline accuracy must be in [0, 1] and loss finite and >= 0, got {base}"
+    for what in ("load", "rule", "spread"):
+        assert getattr(cls, what) is not getattr(Task, what), \
+            f"{label}: declare '{what}' (tasks.base.Task says what it means; check_task verifies it)"
     assert type(task.load) is int and task.load >= 1, \
         f"{label}: load (items held at once across the gap) must be an int >= 1, got {task.load!r}"
     assert cls.from_params(**task.params()) == task, f"{label}: from_params(**task.params()) is not the same task"
