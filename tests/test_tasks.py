@@ -11,10 +11,20 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks import TASKS, Adding, Batch, Copy, Hold, Induction, Lag, Recall, SelectiveCopy, Task, TaskParameterError
 from tasks.base import MAX_SIZE
-from tasks.checks import check_rule, check_task
+from tasks.checks import (
+    check_declarations,
+    check_deterministic,
+    check_rule,
+    check_shapes_and_dtypes,
+    check_spread,
+    check_task,
+    check_values_and_distance,
+)
 
 DISTANCES = (4, 16, 40)
 # Parameters that make each task valid at every distance in DISTANCES.
@@ -553,3 +563,73 @@ def test_check_task_catches_planted_bugs(cls, distance, params, message):
     # the task each mutant breaks passes check_task (test_builtin_tasks_pass_check_task)
     with pytest.raises(AssertionError, match=message):
         check_task(cls, distance=distance, **params)
+
+
+# -- property-based: every task over its valid parameters follows its rule and the contract -------------------------
+
+def up_to(low: int, span: int) -> st.SearchStrategy[int]:
+    return st.integers(low, low + span)
+
+
+# Each task's parameters over their valid ranges, kept small so that each property runs in a few seconds.
+VALID_PARAMS: dict[str, st.SearchStrategy[dict]] = {
+    "lag": st.fixed_dictionaries({"distance": up_to(1, 24), "vocab": up_to(2, 40), "scored": up_to(1, 12)}),
+    "copy": st.fixed_dictionaries({"distance": up_to(1, 24), "n_symbols": up_to(1, 8), "alphabet": up_to(2, 10)}),
+    "hold": up_to(1, 8).flatmap(lambda n: st.fixed_dictionaries(
+        {"distance": up_to(n, 24), "n_items": st.just(n), "alphabet": up_to(2, 10)})),
+    "adding": st.fixed_dictionaries({"distance": up_to(2, 48)}),
+    # distances up to n + 64 reach distinct_uniform's rejection path (distance >= 32 n) for n = 1 and 2
+    "selective-copy": up_to(1, 7).flatmap(lambda n: st.fixed_dictionaries(
+        {"distance": up_to(n, 64), "n_data": st.just(n), "vocab": up_to(2, 10)})),
+    # vocabularies up to 8,192 reach the rejection path for the keys (V/2 >= 32 n)
+    "recall": up_to(1, 7).flatmap(lambda n: st.fixed_dictionaries(
+        {"distance": up_to(n, 48), "n_pairs": st.just(n), "vocab": st.integers(max(2, n), 4096).map(lambda h: 2 * h),
+         "alpha": st.floats(0.01, 1.0)})),
+    "induction": st.fixed_dictionaries({"distance": up_to(2, 30), "vocab": up_to(2, 10), "prefix": up_to(1, 11)}),
+}
+CONTRACT_AND_RULE = (check_declarations, check_shapes_and_dtypes, check_values_and_distance, check_deterministic,
+                     check_rule, check_spread)
+
+
+def test_every_task_has_a_parameter_strategy():
+    assert set(VALID_PARAMS) == set(TASKS)
+
+
+def rule_and_contract_hold(cls: type[Task], strategy: st.SearchStrategy[dict]) -> None:
+    """Run the contract and rule checks on ``cls`` for parameters drawn from ``strategy`` (hypothesis shrinks a
+    failure to its smallest parameters)."""
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(strategy)
+    def holds(params):
+        params = dict(params)
+        distance = params.pop("distance")
+        for check in CONTRACT_AND_RULE:
+            check(cls, distance, **params)
+
+    holds()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_rule_and_contract_hold_over_valid_parameters(name):
+    rule_and_contract_hold(TASKS[name], VALID_PARAMS[name])
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectiveCopyWithReplacement(SelectiveCopy):
+    """Data positions drawn with replacement: two data tokens can land on one position."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        d, n = self.distance, self.n_data
+        positions = torch.randint(0, d, (batch_size, n), generator=generator).sort(dim=1).values
+        inputs = torch.full_like(b.inputs, self.noise).scatter_(1, positions, b.targets[:, d:])
+        inputs[:, d:] = self.marker
+        distance = b.distance.clone()
+        distance[:, d:] = torch.arange(d, self.seq_len) - positions
+        return dataclasses.replace(b, inputs=inputs, distance=distance)
+
+
+def test_the_property_finds_a_bug_at_some_parameters():
+    with pytest.raises(AssertionError, match="data tokens among the noise"):
+        rule_and_contract_hold(SelectiveCopyWithReplacement, VALID_PARAMS["selective-copy"])
