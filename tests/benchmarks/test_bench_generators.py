@@ -26,6 +26,7 @@ FIELD: dict[str, tuple[str, dict]] = {
     "recall V=8192 L=512 64 pairs": ("recall", {"distance": 384, "n_pairs": 64, "vocab": 8192}),
     "selective-copy L=4096 V=16 16 data": ("selective-copy", {"distance": 4080, "n_data": 16, "vocab": 16}),
     "copy T=1000": ("copy", {"distance": 1000}),
+    "hold 16 items": ("hold", {"distance": 256, "n_items": 16}),  # the top of the load ladder (hold 1 item: TASKS)
 }
 
 
