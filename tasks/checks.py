@@ -26,6 +26,7 @@ in its docstring:
   1/16 from 1/17. P(a correct task fails) ~ 1e-6 (normal approximation).
 
 Since every sample is drawn from fixed seeds, the checks are deterministic: a task passes or fails them every time.
+check_baseline is the slow one: up to a few seconds per distance (about 10^5-10^6 scored positions).
 """
 
 from __future__ import annotations
@@ -226,6 +227,14 @@ SPREAD_SEED = 6
 CHUNK_TOKENS = 1 << 20  # tokens per sampled batch in the long checks: memory stays ~100 MB
 
 
+def batches(task: Task, n_samples: int, seed: int) -> Iterator[Batch]:
+    """n_samples samples from one generator seeded ``seed``, in batches of about CHUNK_TOKENS tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    size = max(1, CHUNK_TOKENS // task.seq_len)
+    for start in range(0, n_samples, size):
+        yield task.sample(min(size, n_samples - start), generator)
+
+
 def spread_samples(spread: Spread) -> int:
     """Samples for which a correct task misses a value of ``spread.support`` with probability < 1e-9: each value
     is missed by all N samples with probability at most (1 - p_min)^N, so N >= ln(|support| / 1e-9) / -ln(1 - p_min)
@@ -267,14 +276,6 @@ def check_spread(cls: type[Task], distance: int, **params: Any) -> None:
             f"in {n:,} samples (a correct task misses one with probability < 1e-9)"
 
 
-def batches(task: Task, n_samples: int, seed: int) -> Iterator[Batch]:
-    """n_samples samples from one generator seeded ``seed``, in batches of about CHUNK_TOKENS tokens."""
-    generator = torch.Generator().manual_seed(seed)
-    size = max(1, CHUNK_TOKENS // task.seq_len)
-    for start in range(0, n_samples, size):
-        yield task.sample(min(size, n_samples - start), generator)
-
-
 # -- the memoryless baseline ---------------------------------------------------------------------------------------
 
 Z = 5.0  # standard errors a correct baseline may stray: P ~ 5.7e-7 two-sided, 2.9e-7 one-sided (normal approx.)
@@ -285,7 +286,8 @@ FIT_SEED, SCORE_SEED = 7, 8
 
 def baseline_scored_positions(accuracy: float) -> int:
     """Scored positions per half that put an accuracy off by RESOLUTION 2·Z standard errors out: SE = sqrt(v / M)
-    <= RESOLUTION / (2·Z), v = a(1 - a) at the larger of a ± RESOLUTION. (1/16 against 1/17: M = 0.44 M.)"""
+    <= RESOLUTION / (2·Z), with v = (a + R)(1 - a + R) >= a'(1 - a') for every a' within R = RESOLUTION of the
+    declared a (so it holds whichever is true). At a = 1/16: M = 0.46 million."""
     a = accuracy
     v = min(0.25, (a + RESOLUTION) * (1 - a + RESOLUTION))
     return math.ceil(v * (2 * Z / RESOLUTION) ** 2)
