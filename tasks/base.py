@@ -125,6 +125,10 @@ class Task:
     # The parameter p with seq_len == distance + p, for tasks whose length is free (the harness's --seq-len
     # sets it); None where the length is fixed by the distance and the task's other parameters.
     length_param: ClassVar[str | None] = None
+    # The parameter that sets the memory load (load == that parameter), for tasks whose load is free of the
+    # distance; a suite's load ladder varies it. None where the load is fixed (adding, induction) or is the
+    # distance itself (lag).
+    load_param: ClassVar[str | None] = None
 
     @property
     def seq_len(self) -> int:

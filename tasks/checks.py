@@ -66,8 +66,8 @@ def same(a: Batch, b: Batch) -> bool:
 
 def check_declarations(cls: type[Task], distance: int, **params: Any) -> None:
     """name, summary, kind; a frozen dataclass whose first field is distance; vocab xor features; output size;
-    the baseline; load, rule and spread declared, load an int >= 1; from_params round trip; length_param consistent
-    with seq_len."""
+    the baseline; load, rule and spread declared, load an int >= 1 (equal to load_param when declared); from_params
+    round trip; length_param consistent with seq_len."""
     label = cls.name or cls.__name__
     assert cls.name, f"{cls.__name__}: set the class attribute 'name'"
     assert cls.summary and "\n" not in cls.summary, f"{label}: 'summary' must be one non-empty line"
@@ -101,6 +101,11 @@ def check_declarations(cls: type[Task], distance: int, **params: Any) -> None:
             f"{label}: declare '{what}' (tasks.base.Task says what it means; check_task verifies it)"
     assert type(task.load) is int and task.load >= 1, \
         f"{label}: load (items held at once across the gap) must be an int >= 1, got {task.load!r}"
+    if cls.load_param is not None:
+        assert cls.load_param in task.params(), f"{label}: load_param '{cls.load_param}' is not a parameter"
+        assert task.load == task.params()[cls.load_param], \
+            f"{label}: with load_param '{cls.load_param}', load must equal it ({task.load} != " \
+            f"{task.params()[cls.load_param]})"
     assert cls.from_params(**task.params()) == task, f"{label}: from_params(**task.params()) is not the same task"
     if cls.length_param is not None:
         assert cls.length_param in task.params(), f"{label}: length_param '{cls.length_param}' is not a field"

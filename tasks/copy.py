@@ -34,6 +34,7 @@ class Copy(Task):
     name: ClassVar[str] = "copy"
     summary: ClassVar[str] = "copy memory: memorise n symbols, wait `distance` blanks, reproduce them after a delimiter"
     kind: ClassVar[str] = "classification"
+    load_param: ClassVar[str | None] = "n_symbols"
 
     distance: int
     n_symbols: int = 10

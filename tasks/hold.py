@@ -34,6 +34,7 @@ class Hold(Task):
     name: ClassVar[str] = "hold"
     summary: ClassVar[str] = "hold n symbols for exactly `distance` steps, then reproduce them on n cues"
     kind: ClassVar[str] = "classification"
+    load_param: ClassVar[str | None] = "n_items"
 
     distance: int
     n_items: int = 1

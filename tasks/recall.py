@@ -46,6 +46,7 @@ class Recall(Task):
     name: ClassVar[str] = "recall"
     summary: ClassVar[str] = "multi-query associative recall: key-value pairs, then each key queried at a power-law gap"
     kind: ClassVar[str] = "classification"
+    load_param: ClassVar[str | None] = "n_pairs"
 
     distance: int
     n_pairs: int = 8

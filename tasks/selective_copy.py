@@ -32,6 +32,7 @@ class SelectiveCopy(Task):
     name: ClassVar[str] = "selective-copy"
     summary: ClassVar[str] = "reproduce, in order, the data tokens scattered among `distance` noise positions"
     kind: ClassVar[str] = "classification"
+    load_param: ClassVar[str | None] = "n_data"
 
     distance: int
     n_data: int = 8

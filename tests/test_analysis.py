@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 
 from harness.report.analysis import (
-    distance_cells,
     log2_bin,
     mixed_distance_tasks,
     outcome_counts,
-    pick_curve_distance,
+    pick_curve_rung,
     position_breakdown,
     reach_summary,
     reach_table,
+    rung_cells,
 )
 from harness.store.record import OUTCOMES, RunRecord
 from harness.store.table import runs_frame
@@ -61,20 +61,20 @@ def test_missing_seed_counts_as_not_solved():
     records = [rec(4, 0, "solved"), rec(4, 1, "solved"), rec(8, 0, "solved")]
     row = summary_row(records)
     assert row.reach == 4 and row.seeds == 2
-    cells = distance_cells(runs_frame(records))
-    at8 = cells[cells.distance == 8].iloc[0]
+    cells = rung_cells(runs_frame(records))
+    at8 = cells[cells.rung == 8].iloc[0]
     assert at8.status == "partial" and at8.ran == 1 and not at8.majority
     # the compact table used by the console and compare follows the same rule
     table = reach_table(runs_frame(records))
-    assert int(table.reach.iloc[0]) == 4 and table.solved_by_distance.iloc[0] == "4:2/2 8:1/2"
+    assert int(table.reach.iloc[0]) == 4 and table.solved_by_rung.iloc[0] == "4:2/2 8:1/2"
 
 
 def test_pending_rows_are_counted_but_not_run():
     records = [rec(4, 0, "solved"), rec(4, 1, "solved"), rec(8, 0, "solved"), rec(8, 1, "pending")]
     row = summary_row(records)
     assert row.reach == 4 and row.pending == 1
-    cells = distance_cells(runs_frame(records))
-    at8 = cells[cells.distance == 8].iloc[0]
+    cells = rung_cells(runs_frame(records))
+    at8 = cells[cells.rung == 8].iloc[0]
     assert (at8.solved, at8.pending, at8.ran, at8.status) == (1, 1, 1, "partial")
 
 
@@ -84,22 +84,22 @@ def test_diverged_and_error_runs_are_failures(bad):
                rec(8, 2, bad)]
     row = summary_row(records)
     assert row.reach == 4 and row.first_failed == 8
-    cells = distance_cells(runs_frame(records))
-    at8 = cells[cells.distance == 8].iloc[0]
+    cells = rung_cells(runs_frame(records))
+    at8 = cells[cells.rung == 8].iloc[0]
     assert at8[bad] == 2 and at8.ran == 3 and at8.status == "failed"
 
 
 def test_error_runs_have_no_accuracy_in_the_spread():
     records = [rec(4, 0, "unsolved", 0.5), rec(4, 1, "error")]
-    at4 = distance_cells(runs_frame(records)).iloc[0]
+    at4 = rung_cells(runs_frame(records)).iloc[0]
     assert at4.acc_mean == pytest.approx(0.5) and at4.acc_min == at4.acc_max == pytest.approx(0.5)
 
 
 def test_skipped_runs_are_not_failures_at_their_distance():
     records = [rec(4, s, "solved") for s in (0, 1)] + [rec(8, s, "unsolved", 0.2) for s in (0, 1)]
     records += [rec(16, s, "skipped") for s in (0, 1)] + [rec(32, s, "skipped") for s in (0, 1)]
-    cells = distance_cells(runs_frame(records))
-    at16 = cells[cells.distance == 16].iloc[0]
+    cells = rung_cells(runs_frame(records))
+    at16 = cells[cells.rung == 16].iloc[0]
     assert at16.status == "skipped"
     assert (at16.ran, at16.unsolved, at16.error, at16.diverged, at16.skipped) == (0, 0, 0, 0, 2)
     assert math.isnan(at16.acc_mean)
@@ -107,13 +107,30 @@ def test_skipped_runs_are_not_failures_at_their_distance():
     assert row.reach == 4 and row.first_failed == 8 and row.pruned_from == 16
     assert row.max_tested == 8 and row.max_planned == 32
     # the mean over seeds ignores skipped rows instead of counting them as zeros
-    assert cells[cells.distance == 8].iloc[0].acc_mean == pytest.approx(0.2)
+    assert cells[cells.rung == 8].iloc[0].acc_mean == pytest.approx(0.2)
 
 
-def test_reach_is_the_largest_solved_distance_even_after_a_failure():
+def test_reach_stops_at_the_first_failure_and_reports_what_lies_beyond():
     records = [rec(4, 0, "solved"), rec(8, 0, "unsolved"), rec(16, 0, "solved")]
     row = summary_row(records)
-    assert row.reach == 16 and row.first_failed == 8
+    assert row.reach == 4 and row.first_failed == 8
+    assert row.solved_beyond == [16] and row.split == []
+
+
+def test_a_split_rung_breaks_the_chain_and_is_named():
+    # the rotary transformer's recall in the issue: 16 (2/2), 32 (1/2), 64 (2/2): reach 16, not 64
+    records = [rec(16, s, "solved") for s in (0, 1)] + [rec(32, 0, "solved"), rec(32, 1, "unsolved")]
+    records += [rec(64, s, "solved") for s in (0, 1)]
+    row = summary_row(records)
+    assert (row.reach, row.solved_at_reach, row.first_failed) == (16, 2, 32)
+    assert row.solved_beyond == [64] and row.split == [32]
+
+
+def test_split_seeds_below_the_reach_are_named():
+    records = [rec(4, s, "solved") for s in (0, 1, 2)] + [rec(8, 0, "solved"), rec(8, 1, "solved"),
+                                                          rec(8, 2, "unsolved")]
+    row = summary_row(records)
+    assert row.reach == 8 and row.solved_at_reach == 2 and row.split == [8] and row.solved_beyond == []
 
 
 def test_groups_are_per_task_and_label():
@@ -155,21 +172,21 @@ def test_position_breakdown_is_empty_without_mixed_tasks():
     assert table.empty and "accuracy" in table.columns
 
 
-def test_pick_curve_distance_prefers_disagreement():
+def test_pick_curve_rung_prefers_disagreement():
     records = []
     for label_opts, outcomes in [({}, ("solved", "solved", "unsolved")),
                                  ({"positions": "learned"}, ("solved", "unsolved", "unsolved"))]:
         learner = "transformer" if label_opts else "lstm"
         for d, outcome in zip((4, 8, 16), outcomes):
             records.append(rec(d, 0, outcome, learner=learner, options=label_opts))
-    assert pick_curve_distance(distance_cells(runs_frame(records))) == 8
+    assert pick_curve_rung(rung_cells(runs_frame(records))) == 8
 
 
-def test_pick_curve_distance_skips_distances_most_learners_did_not_run():
+def test_pick_curve_rung_skips_distances_most_learners_did_not_run():
     records = [rec(4, 0, "solved"), rec(4, 0, "solved", learner="gru"), rec(4, 0, "unsolved", learner="rnn"),
                rec(8, 0, "unsolved"), rec(8, 0, "skipped", learner="gru"), rec(8, 0, "skipped", learner="rnn")]
-    assert pick_curve_distance(distance_cells(runs_frame(records))) == 4
-    assert pick_curve_distance(distance_cells(runs_frame([rec(4, 0, "skipped")]))) is None
+    assert pick_curve_rung(rung_cells(runs_frame(records))) == 4
+    assert pick_curve_rung(rung_cells(runs_frame([rec(4, 0, "skipped")]))) is None
 
 
 def test_runs_frame_accepts_pending_and_skipped_rows():

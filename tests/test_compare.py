@@ -137,7 +137,7 @@ def test_notes_on_different_machines_settings_and_cells(tmp_path):
     code, text = compare(base, folder(tmp_path, "b", new, suite="other", cpu="cpu B"))
     assert code == 0
     assert "run setting 'lr' differs between BASE and NEW (tcn on lag)" in text
-    assert "1 (task, learner, distance) cell(s) only in NEW" in text
+    assert "1 (task, learner, rung) cell(s) only in NEW" in text
     assert "different machines" in text and "different suites" in text
 
 

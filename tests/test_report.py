@@ -251,7 +251,7 @@ def test_html_from_configs_and_results_is_escaped(tmp_path):
     html = build_report(folder).read_text()
     assert "<script>alert(1)</script>" not in html and "<b>bold</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "transformer[positions=&lt;b&gt;bold&lt;/b&gt;]" in html
+    assert "positions=&lt;b&gt;bold&lt;/b&gt;" in html
     assert_self_contained(html)
     md = (folder / "summary.md").read_text()
     assert "<script>" not in md and "<b>" not in md

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.plan import DISTANCE, Cell
 from harness.config.spec import RunSpec
 from harness.config.suites import Suite, load_suite
 from harness.run.executors import InProcessExecutor, ProcessPoolExecutor
@@ -106,7 +107,8 @@ def fake(spec, outcome):
 
 def test_ladder_prunes_after_a_rung_failed_in_every_seed():
     specs = [RunSpec(task="lag", distance=d, learner="rnn", seed=s) for d in (4, 8, 16) for s in (0, 1)]
-    ladder = Ladder(specs, prune=True)
+    cells = [Cell("lag", DISTANCE, s.distance, "rnn", s.seed, s) for s in specs]
+    ladder = Ladder(cells, prune=True)
     ready, skip = ladder.plan({}, set())
     assert {(s.distance, s.seed) for s in ready} == {(4, 0), (4, 1)} and not skip
     done = {s.id: fake(s, "solved" if s.seed == 0 else "unsolved") for s in specs[:2]}
@@ -114,8 +116,8 @@ def test_ladder_prunes_after_a_rung_failed_in_every_seed():
     assert {s.distance for s in ready} == {8} and not skip  # one seed solved: go on
     done.update({s.id: fake(s, "unsolved") for s in specs[2:4]})
     ready, skip = ladder.plan(done, set())
-    assert not ready and {(s.distance, d) for s, d in skip} == {(16, 8)}
-    ready, skip = Ladder(specs, prune=False).plan({}, set())
+    assert not ready and {(s.distance, axis, d) for s, axis, d in skip} == {(16, DISTANCE, 8)}
+    ready, skip = Ladder(cells, prune=False).plan({}, set())
     assert len(ready) == 6 and not skip
 
 

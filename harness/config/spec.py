@@ -3,7 +3,12 @@
 A RunSpec names a task (+ parameters), a learner (+ options), the width/depth, the optimiser, the budget,
 the evaluation and the seed. Unknown keys are errors that name the nearest valid key; nothing is silently
 dropped. ``spec.id`` is a short hash of the content that determines the numbers (execution details such as
-the thread count are excluded, so a sweep resumed with other workers skips what it already has).
+the thread count, and the display label, are excluded, so a sweep resumed with other workers or relabelled
+skips what it already has).
+
+``label`` names the learner configuration in tables and figures. A suite sets it (only what differs between
+its entries of the same learner, see harness.config.plan); a lone run defaults to the learner's name plus its
+options, e.g. 'transformer[positions=rotary]'.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from tasks import Task, TaskParameterError
 
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("cpu", "cuda", "auto")
-# Fields that say how a run executes, not what it computes: left out of the id.
-EXECUTION_FIELDS = ("threads",)
+# Fields that say how a run executes or is shown, not what it computes: left out of the id.
+EXECUTION_FIELDS = ("threads", "label")
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,12 @@ class RunSpec:
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
+    label: str | None = None  # the learner configuration's name in tables; None: learner[options]
 
     def __post_init__(self) -> None:
         self._validate()
+        if self.label is None:
+            object.__setattr__(self, "label", self.default_label)
 
     # -- construction --------------------------------------------------------------------------------------
     @classmethod
@@ -89,7 +97,7 @@ class RunSpec:
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     @property
-    def label(self) -> str:
+    def default_label(self) -> str:
         """Learner name plus its options, e.g. 'transformer[positions=rotary]'."""
         if not self.learner_options:
             return self.learner
@@ -128,6 +136,8 @@ class RunSpec:
         need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         need(self.max_seconds is None or (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0),
              f"max_seconds must be > 0 when given, got {self.max_seconds!r}")
+        need(self.label is None or (isinstance(self.label, str) and self.label.strip() != ""),
+             f"label must be a non-empty string when given, got {self.label!r}")
         need(self.param_budget is None or (isinstance(self.param_budget, int) and self.param_budget > 0),
              f"param_budget must be a positive integer when given, got {self.param_budget!r}")
         need(isinstance(self.task_params, dict), "task_params must be a table/dict")

@@ -6,25 +6,29 @@ there is one path from a suite description to specs. The schema (every table rej
     name = "my-suite"
     description = "what it is for"
     seeds = [0, 1]
-    prune = true                 # skip larger distances once a learner failed a distance in every seed
+    prune = true                 # skip larger rungs once a learner failed a rung in every seed
     [defaults]                   # any RunSpec field (d_model, n_layers, steps, lr, batch_size, ...)
     steps = 600
-    [[learners]]                 # name plus any RunSpec field; options = learner options
+    [[learners]]                 # name plus any RunSpec field; options = learner options; label = optional
     name = "transformer"
     options = { positions = "rotary" }
     lr = 1e-3
     [[tasks]]                    # name, distances, params = task parameters, plus any RunSpec field
-    name = "lag"
-    distances = [4, 8, 16]
+    name = "hold"
+    distances = [4, 8, 16]       # a distance ladder ...
+    [[tasks]]
+    name = "hold"
+    distances = [16]
+    loads = [1, 2, 4, 8]         # ... or a load ladder at one distance (tasks with a load parameter)
     [probes.gradient]            # optional: probe name -> its options (see harness.config.probes)
 
-Precedence for a RunSpec field: defaults < task entry < learner entry.
+Precedence for a RunSpec field: defaults < task entry < learner entry. Each entry is one configuration; how
+configurations are labelled and planned is harness.config.plan.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +37,7 @@ from typing import Any
 import tomli_w
 
 from harness.config.builtin import BUILTIN_SUITES
+from harness.config.plan import Cell, check_ladder, plan
 from harness.config.probes import validate_probes
 from harness.config.spec import RunSpec
 from harness.errors import ReachError
@@ -40,9 +45,9 @@ from harness.text import did_you_mean
 
 SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "tasks", "probes")
 SPEC_FIELDS = tuple(f for f in RunSpec.field_names() if f not in ("task", "learner", "distance", "seed",
-                                                                  "task_params", "learner_options"))
-LEARNER_KEYS = ("name", "options") + SPEC_FIELDS
-TASK_KEYS = ("name", "distances", "params") + SPEC_FIELDS
+                                                                  "task_params", "learner_options", "label"))
+LEARNER_KEYS = ("name", "options", "label") + SPEC_FIELDS
+TASK_KEYS = ("name", "distances", "loads", "params", "label") + SPEC_FIELDS
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -89,10 +94,7 @@ class Suite:
             _check_keys(entry, TASK_KEYS, f"{where} tasks[{i}]")
             if "name" not in entry:
                 raise ReachError(f"{where} tasks[{i}]: missing 'name'")
-            d = entry.get("distances")
-            if not (isinstance(d, list) and d and all(isinstance(x, int) and x >= 1 for x in d)):
-                raise ReachError(f"{where} tasks[{i}] ({entry['name']}): 'distances' must be a non-empty list "
-                                 f"of integers >= 1")
+            check_ladder(entry, f"{where} tasks[{i}]")
         probes = data.get("probes", {})
         if isinstance(probes, list):
             probes = {p: {} for p in probes}
@@ -102,7 +104,10 @@ class Suite:
         suite = cls(name=name, description=data.get("description", ""), seeds=seeds,
                     prune=bool(data.get("prune", True)), defaults=defaults, learners=learners, tasks=tasks,
                     probes=probes)
-        suite.specs()  # validate every spec now, before anything runs
+        try:
+            suite.plan()  # validate every configuration and spec now, before anything runs
+        except ReachError as exc:
+            raise ReachError(exc if str(exc).startswith(where) else f"{where}: {exc}") from None
         return suite
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,22 +120,16 @@ class Suite:
     def to_toml(self) -> str:
         return tomli_w.dumps(_drop_none(self.to_dict()))
 
+    def plan(self) -> list[Cell]:
+        """Every cell of the grid: (task configuration, learner configuration, rung, seed) and its spec."""
+        return plan(self.name, self.seeds, self.defaults, self.learners, self.tasks)
+
     def specs(self) -> list[RunSpec]:
-        """Every run of the grid, ordered task, learner, distance, seed."""
-        out = []
-        for t, lrn in itertools.product(self.tasks, self.learners):
-            for distance, seed in itertools.product(sorted(t["distances"]), self.seeds):
-                fields = dict(self.defaults)
-                fields.update({k: v for k, v in t.items() if k not in ("name", "distances", "params")})
-                fields.update({k: v for k, v in lrn.items() if k not in ("name", "options")})
-                fields.update(task=t["name"], distance=distance, learner=lrn["name"], seed=seed,
-                              task_params=dict(t.get("params", {})), learner_options=dict(lrn.get("options", {})))
-                where = f"suite '{self.name}' ({lrn['name']} on {t['name']} at distance {distance})"
-                try:
-                    out.append(RunSpec.from_dict(fields, where=where))
-                except ReachError as exc:
-                    raise ReachError(f"{where}: {exc}") from None
-        return out
+        """Every run of the grid once (two cells may plan the same run), ordered task, learner, rung, seed."""
+        out: dict[str, RunSpec] = {}
+        for cell in self.plan():
+            out.setdefault(cell.spec.id, cell.spec)
+        return list(out.values())
 
     def override(self, *, seeds: list[int] | None = None, learners: list[str] | None = None,
                  tasks: list[str] | None = None, distances: list[int] | None = None,
@@ -145,15 +144,17 @@ class Suite:
             extra = [n for n in learners if n not in known]
             data["learners"] = keep + [{"name": n} for n in extra]
         if tasks is not None:
-            known_t = {entry["name"]: entry for entry in data["tasks"]}
+            known_t = {entry["name"] for entry in data["tasks"]}
             missing = [n for n in tasks if n not in known_t]
             if missing and distances is None:
                 raise ReachError(f"task(s) {', '.join(missing)} are not in suite '{self.name}'; "
                                  f"add --distances to say which distances to run")
-            data["tasks"] = [known_t.get(n, {"name": n, "distances": distances}) for n in tasks]
-        if distances is not None:
+            data["tasks"] = [e for e in data["tasks"] if e["name"] in tasks] + \
+                [{"name": n, "distances": distances} for n in missing]
+        if distances is not None:  # a load ladder keeps its one distance: --distances sets distance ladders
             for entry in data["tasks"]:
-                entry["distances"] = list(distances)
+                if not entry.get("loads"):
+                    entry["distances"] = list(distances)
         if steps is not None:
             data["defaults"]["steps"] = steps
             for entry in data["tasks"] + data["learners"]:

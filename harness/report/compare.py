@@ -3,12 +3,14 @@
 BASE and NEW are both results folders (holding ``runs.jsonl``) or both pytest-benchmark JSON files
 (``--benchmark-json FILE``, or the files ``--benchmark-autosave`` writes under ``.benchmarks/``).
 
-Results folders. Runs are matched by cell = (task, learner label, distance); accuracy is compared on the cells
+Results folders. Runs are matched by cell = (task configuration, learner configuration, rung), where a rung is a
+distance (or a load, on a load ladder) and configurations are read from each folder's suite.toml (labels as the
+report shows them; without suite.toml, the task's name and the distance); accuracy is compared on the cells
 where both sides have runs that trained (solved, unsolved or diverged). NEW regressed when
 
 - the mean test accuracy over seeds of a cell dropped by more than ``max_accuracy_drop`` (absolute, default
   0.02), or a cell whose BASE runs all trained has runs that raised in NEW;
-- the reach of a (task, learner) fell, reach computed on the distances both sides planned (so a suite that
+- the reach (or capacity) of a (task, learner) fell, computed on the rungs both sides planned (so a suite that
   grew or shrank does not count as a change);
 - a learner's training throughput fell by more than ``max_slowdown`` percent: slowdown = median over its
   common cells of (BASE tokens/s ÷ NEW tokens/s) − 1, i.e. how much longer a token takes. A median over
@@ -46,8 +48,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.config.plan import LOAD, Cell
 from harness.errors import ReachError
 from harness.report.analysis import reach_table
+from harness.report.load import folder_plan
 from harness.store.folder import RUNS, read_runs
 from harness.store.record import TRAINED, Outcome, RunRecord
 from harness.store.table import runs_frame
@@ -141,16 +145,16 @@ def _add_row(table: Table, cells: tuple[Any, ...], bad: bool) -> None:
 # -- results folders ---------------------------------------------------------------------------------------------
 
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, label, distance): seeds that trained, accuracy mean/min/max over them, solved count, mean
+    """Per (task, label, rung): seeds that trained, accuracy mean/min/max over them, solved count, mean
     steps to solve over solved seeds, median tokens/s, and the counts of runs that raised or were skipped."""
     rows = []
-    for (task, label, distance), g in frame.groupby(["task", "label", "distance"], sort=True):
+    for (task, label, rung), g in frame.groupby(["task", "label", "rung"], sort=True):
         ran = g[g.outcome.isin(TRAINED)]
         acc = pd.to_numeric(ran.test_accuracy, errors="coerce").dropna()
         solved = ran[ran.outcome == Outcome.SOLVED]
         steps = pd.to_numeric(solved.steps_to_solve, errors="coerce").dropna()
         tps = pd.to_numeric(ran.tokens_per_s, errors="coerce").dropna()
-        rows.append({"task": task, "label": label, "distance": int(distance), "trained": len(ran),
+        rows.append({"task": task, "label": label, "rung": int(rung), "axis": str(g.axis.iloc[0]), "trained": len(ran),
                      "seeds": sorted(int(s) for s in g.seed), "acc_mean": float(acc.mean()) if len(acc) else math.nan,
                      "acc_min": float(acc.min()) if len(acc) else math.nan,
                      "acc_max": float(acc.max()) if len(acc) else math.nan,
@@ -158,7 +162,7 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
                      "tokens_per_s": float(tps.median()) if len(tps) else math.nan,
                      "error": int((g.outcome == Outcome.ERROR).sum()),
                      "skipped": int((g.outcome == Outcome.SKIPPED).sum())})
-    return pd.DataFrame(rows, columns=["task", "label", "distance", "trained", "seeds", "acc_mean", "acc_min",
+    return pd.DataFrame(rows, columns=["task", "label", "rung", "axis", "trained", "seeds", "acc_mean", "acc_min",
                                        "acc_max", "solved", "steps", "tokens_per_s", "error", "skipped"])
 
 
@@ -169,44 +173,47 @@ def _describe(frame: pd.DataFrame) -> str:
 
 
 def compare_results(base: list[RunRecord], new: list[RunRecord], max_accuracy_drop: float = 0.02,
-                    max_slowdown: float = 25.0, env_base: dict | None = None,
-                    env_new: dict | None = None) -> Comparison:
-    """Compare two lists of run records (see the module docstring for the rules)."""
+                    max_slowdown: float = 25.0, env_base: dict | None = None, env_new: dict | None = None,
+                    plan_base: list[Cell] | None = None, plan_new: list[Cell] | None = None) -> Comparison:
+    """Compare two lists of run records, each grouped by its suite's plan when given (see the module docstring
+    for the rules)."""
     out = Comparison()
-    fb, fn = runs_frame(base), runs_frame(new)
+    fb, fn = runs_frame(base, plan_base), runs_frame(new, plan_new)
     cb, cn = cells(fb), cells(fn)
-    key = ["task", "label", "distance"]
-    both = cb.merge(cn, on=key, suffixes=("_b", "_n"))
+    key = ["task", "label", "rung"]
+    both = cb.merge(cn, on=key + ["axis"], suffixes=("_b", "_n"))
     if both.empty:
         raise ReachError(f"BASE and NEW have no (task, learner, distance) in common, so nothing can be compared: "
                          f"BASE has {_describe(fb)}, NEW has {_describe(fn)}; compare two runs of the same suite")
     _notes_results(out, cb, cn, both, env_base or {}, env_new or {})
-    _note_spec_changes(out, base, new, both)
+    _note_spec_changes(out, base, new, fb, fn, both)
 
-    # reach, on the distances both sides planned
+    # reach, on the rungs both sides planned
     common = both[key]
     rb = reach_table(fb.merge(common, on=key))
     rn = reach_table(fn.merge(common, on=key))
     reach = rb.merge(rn, on=["task", "label"], suffixes=("_b", "_n"))
-    heading = "reach: largest distance solved in a majority of seeds (on the distances both sides planned)"
+    heading = ("reach: largest distance (capacity: largest load) up to which every rung is solved in a majority of "
+               "seeds (on the rungs both sides planned)")
     t = Table()
     for col, just in (("task", "left"), ("learner", "left"), ("BASE", "right"), ("NEW", "right"),
-                      ("solved per distance, BASE → NEW", "left"), ("", "left")):
+                      ("solved per rung, BASE → NEW", "left"), ("", "left")):
         t.add_column(col, justify=just)
     for r in reach.itertuples():
         bad = r.reach_n < r.reach_b
         if bad:
-            out.regressions.append(f"reach of {r.label} on {r.task} fell from {r.reach_b} to {r.reach_n}")
-        detail = r.solved_by_distance_b if r.solved_by_distance_b == r.solved_by_distance_n \
-            else f"{r.solved_by_distance_b} → {r.solved_by_distance_n}"
+            what = "capacity" if r.axis_b == LOAD else "reach"
+            out.regressions.append(f"{what} of {r.label} on {r.task} fell from {r.reach_b} to {r.reach_n}")
+        detail = r.solved_by_rung_b if r.solved_by_rung_b == r.solved_by_rung_n \
+            else f"{r.solved_by_rung_b} → {r.solved_by_rung_n}"
         _add_row(t, (r.task, r.label, r.reach_b or MISSING, r.reach_n or MISSING, detail), bad)
     out.tables.append((heading, t))
 
     # accuracy per distance
-    heading = (f"test accuracy per distance: mean [min–max] over seeds (fails if it drops by more than "
+    heading = (f"test accuracy per distance (or load): mean [min–max] over seeds (fails if it drops by more than "
                f"{max_accuracy_drop:g}); steps to solve: mean over solved seeds")
     t = Table()
-    for col, just in (("task", "left"), ("learner", "left"), ("distance", "right"), ("BASE", "right"),
+    for col, just in (("task", "left"), ("learner", "left"), ("rung", "right"), ("BASE", "right"),
                       ("NEW", "right"), ("Δ", "right"), ("steps BASE → NEW", "right"), ("", "left")):
         t.add_column(col, justify=just)
     rows, unchanged = [], 0
@@ -223,13 +230,13 @@ def compare_results(base: list[RunRecord], new: list[RunRecord], max_accuracy_dr
             if r.error_n > r.error_b and r.trained_n:
                 reasons.append(f"{r.error_n - r.error_b} more run(s) raised in NEW")
         for reason in reasons:
-            out.regressions.append(f"{r.label} on {r.task} at distance {r.distance}: {reason}")
+            out.regressions.append(f"{r.label} on {r.task} at {r.axis} {r.rung}: {reason}")
         steps_b, steps_n = _steps(r.steps_b, r.solved_b, r.trained_b), _steps(r.steps_n, r.solved_n, r.trained_n)
         acc_b = _acc(r.acc_mean_b, r.acc_min_b, r.acc_max_b, r.trained_b, r.error_b, r.skipped_b)
         acc_n = _acc(r.acc_mean_n, r.acc_min_n, r.acc_max_n, r.trained_n, r.error_n, r.skipped_n)
         same = acc_b == acc_n and steps_b == steps_n and not reasons
         unchanged += same
-        rows.append((same, bool(reasons), (r.task, r.label, r.distance, acc_b, acc_n,
+        rows.append((same, bool(reasons), (r.task, r.label, r.rung, acc_b, acc_n,
                                            MISSING if math.isnan(delta) else f"{delta:+.3f}",
                                            steps_b if steps_b == steps_n else f"{steps_b} → {steps_n}")))
     show_all = len(rows) <= FULL_TABLE_ROWS
@@ -281,9 +288,9 @@ def _notes_results(out: Comparison, cb: pd.DataFrame, cn: pd.DataFrame, both: pd
     only_b = len(cb) - len(both)
     only_n = len(cn) - len(both)
     if only_b:
-        out.notes.append(f"{only_b} (task, learner, distance) cell(s) only in BASE are not compared")
+        out.notes.append(f"{only_b} (task, learner, rung) cell(s) only in BASE are not compared")
     if only_n:
-        out.notes.append(f"{only_n} (task, learner, distance) cell(s) only in NEW are not compared")
+        out.notes.append(f"{only_n} (task, learner, rung) cell(s) only in NEW are not compared")
     if any(tuple(a) != tuple(b) for a, b in zip(both.seeds_b, both.seeds_n)):
         out.notes.append("the seeds differ between BASE and NEW in some cells: means are over different seeds")
     suite_b, suite_n = env_b.get("suite"), env_n.get("suite")
@@ -296,22 +303,23 @@ def _notes_results(out: Comparison, cb: pd.DataFrame, cn: pd.DataFrame, both: pd
 
 
 # Spec fields that say how or where a run executed, or which seed it is: not a change of configuration.
-NOT_CONFIG = ("seed", "threads", "device")
+NOT_CONFIG = ("seed", "threads", "device", "label")
 
 
-def _note_spec_changes(out: Comparison, base: list[RunRecord], new: list[RunRecord],
-                       both: pd.DataFrame) -> None:
+def _note_spec_changes(out: Comparison, base: list[RunRecord], new: list[RunRecord], fb: pd.DataFrame,
+                       fn: pd.DataFrame, both: pd.DataFrame) -> None:
     """Say which RunSpec fields differ between BASE and NEW in common cells (e.g. a changed lr or budget)."""
-    def by_cell(records: list[RunRecord]) -> dict[tuple, dict[str, Any]]:
+    def by_cell(records: list[RunRecord], frame: pd.DataFrame) -> dict[tuple, dict[str, Any]]:
+        spec = {r.id: r.spec for r in records}
         cells_: dict[tuple, dict[str, Any]] = {}
-        for r in records:
-            cells_.setdefault((r.task, r.label, r.distance), r.spec)
+        for row in frame.itertuples():
+            cells_.setdefault((row.task, row.label, row.rung), spec[row.id])
         return cells_
 
-    sb, sn = by_cell(base), by_cell(new)
+    sb, sn = by_cell(base, fb), by_cell(new, fn)
     changed: dict[str, set[str]] = {}
     for r in both.itertuples():
-        a, b = sb.get((r.task, r.label, r.distance), {}), sn.get((r.task, r.label, r.distance), {})
+        a, b = sb.get((r.task, r.label, r.rung), {}), sn.get((r.task, r.label, r.rung), {})
         for name in sorted(set(a) | set(b)):
             if name not in NOT_CONFIG and a.get(name) != b.get(name):
                 changed.setdefault(name, set()).add(f"{r.label} on {r.task}")
@@ -387,7 +395,7 @@ def run_compare(base: str, new: str, max_accuracy_drop: float = 0.02, max_slowdo
                          f"folders or two pytest-benchmark JSON files")
     if kb == "results":
         result = compare_results(_load_runs(pb, "BASE"), _load_runs(pn, "NEW"), max_accuracy_drop, max_slowdown,
-                                 _env(pb), _env(pn))
+                                 _env(pb), _env(pn), folder_plan(pb), folder_plan(pn))
     else:
         result = compare_benchmarks(_load_benchmarks(pb, "BASE"), _load_benchmarks(pn, "NEW"), max_slowdown)
     console = console or make_console()

@@ -124,15 +124,15 @@ def make_figures(loaded: Loaded, frame: pd.DataFrame, cells: pd.DataFrame, style
          "drawn at their step budget. Not-run distances are absent.")
     picks = {}
     for task, tc in cells.groupby("task", sort=True):
-        d = analysis.pick_curve_distance(tc)
+        d = analysis.pick_curve_rung(tc)
         if d is not None:
             picks[task] = d
     keep("learning_curves", plots.curves_figure(records, picks, style, threshold), "Learning curves",
          "Validation accuracy against training step for one run per learner (its lowest seed) at the distance of each "
          "task where the learners disagree most: " + ", ".join(f"{t} {d}" for t, d in sorted(picks.items()))
          + ". Curves end early where the run reached the threshold (early stopping on validation).")
-    mixed = analysis.mixed_distance_tasks(records)
-    table = analysis.position_breakdown(records, mixed)
+    mixed = analysis.mixed_distance_tasks(records, loaded.plan)
+    table = analysis.position_breakdown(records, loaded.plan, mixed)
     panels = []
     for task in mixed:
         t = table[table.task == task]

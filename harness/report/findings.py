@@ -242,7 +242,7 @@ def headline_findings(loaded: Loaded, frame: pd.DataFrame, structure: Structure,
         findings.append(finding("No training runs in this folder (probes only).", "#probes", "probes"))
     else:
         summary = analysis.reach_summary(frame)
-        cells = analysis.distance_cells(frame)
+        cells = analysis.rung_cells(frame)
         findings.extend(task_reach_sentences(summary, order))
         limit = transformer_limit(summary, structure)
         if limit:

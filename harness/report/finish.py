@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from harness.config.plan import Cell
 from harness.config.suites import Suite
 from harness.measure.probes import run_probes
 from harness.report.analysis import reach_summary
@@ -17,9 +18,9 @@ from harness.text import MISSING, console
 SUMMARY_OUTCOMES = (Outcome.SOLVED, Outcome.UNSOLVED, Outcome.SKIPPED, Outcome.DIVERGED, Outcome.ERROR)
 
 
-def summary_table(records: list[RunRecord]) -> Table:
+def summary_table(records: list[RunRecord], plan: list[Cell] | None = None) -> Table:
     """Reach per learner x task, as the report computes it ("64 (2/2)": distance, seeds that solved it)."""
-    summary = reach_summary(runs_frame(records))
+    summary = reach_summary(runs_frame(records, plan))
     tasks = sorted(summary.task.unique()) if len(summary) else []
     table = Table(title="reach: largest distance solved in most seeds")
     table.add_column("learner")
@@ -43,7 +44,7 @@ def finish_sweep(suite: Suite, result: SweepResult, report: bool = True) -> int:
     if report:
         out.print(f"report: {build_report(folder)}")
     if records:  # a probes-only suite (table1) has no runs to tabulate
-        out.print(summary_table(records))
+        out.print(summary_table(records, suite.plan()))
     parts = ", ".join(f"{result.counts.get(k, 0)} {k}" for k in SUMMARY_OUTCOMES)
     out.print(f"{len(records)} runs ({parts}) in {result.seconds:.0f} s; {result.resumed} resumed from an earlier "
               f"session")

@@ -61,7 +61,7 @@ def build_report(folder: Path) -> Path:
     folder = Path(folder)
     loaded = load_folder(folder)
     all_records = loaded.records + loaded.pending
-    frame = runs_frame(all_records)
+    frame = runs_frame(all_records, loaded.plan)
     frame["threads"] = [r.threads for r in all_records]
     structure = Structure(all_records)
     style = Style({lab: structure.family.get(lab, "other") for lab in frame.label.unique()})
@@ -69,7 +69,7 @@ def build_report(folder: Path) -> Path:
     fig_dir = folder / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
 
-    cells = analysis.distance_cells(frame) if len(frame) else analysis.distance_cells(frame.iloc[0:0])
+    cells = analysis.rung_cells(frame)
     summary = analysis.reach_summary(frame) if len(frame) else None
     figures = make_figures(loaded, frame, cells, style, fig_dir) if len(frame) else {}
     probes, probe_figs, readings = probes_section(loaded, fig_dir)
@@ -104,7 +104,7 @@ def build_report(folder: Path) -> Path:
         "reach": reach_grid(summary, order, structure) if summary is not None else None,
         "grids": distance_grids(cells, order) if len(frame) else [],
         "figures": figures, "probes": probes, "probe_figures": probe_figures,
-        "mixed_tasks": analysis.mixed_distance_tasks(loaded.records),
+        "mixed_tasks": analysis.mixed_distance_tasks(loaded.records, loaded.plan),
         "runs": runs_rows(frame, order) if len(frame) else [],
         "budgets": budgets, "settings": common_settings(all_records),
         "seeds": sorted({int(s) for s in frame.seed.unique()}) if len(frame) else [],

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.config.plan import Cell
 from harness.config.suites import Suite
 from harness.errors import ReachError
 from harness.store.folder import RUNS, read_runs
@@ -29,6 +30,7 @@ class Loaded:
     outside: int = 0  # records of runs.jsonl that are not part of suite.toml (an earlier session's settings)
     suite: dict[str, Any] = field(default_factory=dict)
     suite_obj: Suite | None = None
+    plan: list[Cell] | None = None  # the suite's cells, when suite.toml could be resolved
     notes: list[str] = field(default_factory=list)  # problems met while reading, shown in provenance
     env: dict[str, Any] = field(default_factory=dict)
     table1: pd.DataFrame | None = None
@@ -57,6 +59,8 @@ def load_folder(folder: Path) -> Loaded:
         except ReachError as exc:
             out.notes.append(f"suite.toml could not be resolved ({exc}); planned runs are unknown, the report "
                              f"covers every stored run")
+    if out.suite_obj is not None:
+        out.plan = out.suite_obj.plan()
     if out.suite_obj is not None and has_runs:  # also when no run finished yet: all of them are pending
         specs = out.suite_obj.specs()
         planned = {s.id for s in specs}
@@ -79,3 +83,12 @@ def load_folder(folder: Path) -> Loaded:
         except (ValueError, OSError) as exc:
             out.notes.append(f"table1.csv could not be read ({exc})")
     return out
+
+
+def folder_plan(folder: Path) -> list[Cell] | None:
+    """The plan of the suite a results folder ran (its suite.toml), or None when there is none to read."""
+    try:
+        data = tomllib.loads((Path(folder) / "suite.toml").read_text(encoding="utf-8"))
+        return Suite.from_dict(data, where=f"{folder}/suite.toml").plan()
+    except (OSError, tomllib.TOMLDecodeError, ReachError):
+        return None

@@ -1,8 +1,9 @@
 """Run a suite: schedule its specs on an executor, store every finished run, resume, prune, summarise.
 
-Reach search (pruning). Within one (task, learner label) group the distances run as a ladder, shortest
-first, all seeds of a rung together. When every seed of a rung failed (unsolved, diverged or error), the
-larger distances of that group are recorded as "skipped" (failed at a shorter distance), not run.
+Reach search (pruning). Within one (task configuration, learner configuration) the rungs — distances, or loads
+for a load ladder — run as a ladder, smallest first, all seeds of a rung together. When every seed of a rung
+failed (unsolved, diverged or error), the larger rungs of that ladder are recorded as "skipped" (failed at a
+shorter distance, or a smaller load), not run.
 ``prune = false`` (``--no-prune``) runs them all. Decisions are recomputed from stored runs on resume, so
 an interrupted sweep resumes to the same result.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.config.plan import Cell
 from harness.config.spec import RunSpec
 from harness.config.suites import Suite
 from harness.run.executors import Executor
@@ -26,40 +28,43 @@ from harness.store.provenance import environment, now_iso
 from harness.store.record import FAILED, Outcome, RunRecord
 
 
-def group_key(spec: RunSpec) -> tuple[str, str]:
-    return (spec.task, spec.label)
-
-
 class Ladder:
-    """Decides, from finished records, which specs run next and which are skipped."""
+    """Decides, from finished records, which specs run next and which are skipped.
 
-    def __init__(self, specs: list[RunSpec], prune: bool) -> None:
+    A ladder is one (task configuration, learner configuration) of the plan, its rungs the distances (or loads)
+    of that task configuration. A run that two ladders plan (see harness.config.plan) runs when either needs
+    it, and is skipped only when every ladder holding it has pruned it."""
+
+    def __init__(self, cells: list[Cell], prune: bool) -> None:
         self.prune = prune
-        self.rungs: dict[tuple[str, str], dict[int, list[RunSpec]]] = defaultdict(lambda: defaultdict(list))
-        for spec in specs:
-            self.rungs[group_key(spec)][spec.distance].append(spec)
+        self.rungs: dict[tuple[str, str], dict[int, list[Cell]]] = defaultdict(lambda: defaultdict(list))
+        for cell in cells:
+            self.rungs[(cell.task, cell.learner)][cell.rung].append(cell)
 
     def plan(self, done: dict[str, RunRecord],
-             in_flight: set[str]) -> tuple[list[RunSpec], list[tuple[RunSpec, int]]]:
-        """(specs ready to run now, (spec, failed distance) pairs to record as skipped)."""
-        ready: list[RunSpec] = []
-        skip: list[tuple[RunSpec, int]] = []
+             in_flight: set[str]) -> tuple[list[RunSpec], list[tuple[RunSpec, str, int]]]:
+        """(specs ready to run now, (spec, axis, failed rung) triples to record as skipped)."""
+        ready: dict[str, RunSpec] = {}
+        waiting: set[str] = set()
+        pruned: dict[str, tuple[RunSpec, str, int]] = {}
         for rungs in self.rungs.values():
             failed_at = None
-            for distance in sorted(rungs):
-                specs = rungs[distance]
+            for rung in sorted(rungs):
+                cells = rungs[rung]
                 if failed_at is not None:
-                    skip.extend((s, failed_at) for s in specs if s.id not in done)
+                    pruned.update((c.spec.id, (c.spec, c.axis, failed_at)) for c in cells if c.spec.id not in done)
                     continue
-                pending = [s for s in specs if s.id not in done]
+                pending = [c for c in cells if c.spec.id not in done]
                 if pending:
-                    ready.extend(s for s in pending if s.id not in in_flight)
-                    if self.prune:
-                        break  # the next rung waits for this one
+                    ready.update((c.spec.id, c.spec) for c in pending if c.spec.id not in in_flight)
+                    if self.prune:  # the next rung waits for this one
+                        waiting.update(c.spec.id for r in sorted(rungs) if r > rung for c in rungs[r])
+                        break
                     continue
-                if self.prune and all(done[s.id].outcome in FAILED for s in specs):
-                    failed_at = distance
-        return ready, skip
+                if self.prune and all(done[c.spec.id].outcome in FAILED for c in cells):
+                    failed_at = rung
+        skip = [p for sid, p in pruned.items() if sid not in ready and sid not in waiting and sid not in in_flight]
+        return list(ready.values()), skip
 
 
 @dataclass
@@ -96,7 +101,7 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
         env = {"suite": suite.name, **environment(threads=specs[0].threads if specs else 1), "sessions": sessions}
         folder.write_text("env.json", json.dumps(env, indent=2))
 
-        ladder = Ladder(specs, suite.prune)
+        ladder = Ladder(suite.plan(), suite.prune)
         skipped: dict[str, RunRecord] = {}
         futures: dict[cf.Future, RunSpec] = {}
         t0 = time.perf_counter()
@@ -105,9 +110,9 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
         try:
             while True:
                 ready, skip = ladder.plan(done, {s.id for s in futures.values()})
-                for spec, failed_at in skip:
+                for spec, axis, failed_at in skip:
                     if spec.id not in skipped:
-                        skipped[spec.id] = RunRecord.skipped(spec, failed_at)
+                        skipped[spec.id] = RunRecord.skipped(spec, failed_at, axis)
                         if progress:
                             progress("skipped", spec=spec, record=skipped[spec.id])
                 for spec in ready:

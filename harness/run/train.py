@@ -211,7 +211,7 @@ def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRec
         # solved on test although validation had not yet reached the threshold: solved within the budget
         steps_to_solve=(steps_to_solve or steps_run) if outcome is Outcome.SOLVED else None,
         val_steps_to_threshold=steps_to_solve, d_model=d_model, params=count_parameters(model),
-        learner_params=count_parameters(model.learner), seq_len=task.seq_len,
+        learner_params=count_parameters(model.learner), seq_len=task.seq_len, load=task.load,
         tokens_per_s=tokens / train_seconds if train_seconds > 0 else None, train_seconds=train_seconds,
         wall_seconds=time.perf_counter() - wall0, curve=curve, threads=torch.get_num_threads(),
         device=str(device))

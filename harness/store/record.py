@@ -59,6 +59,7 @@ class RunRecord:
     params: int | None = None
     learner_params: int | None = None
     seq_len: int | None = None
+    load: int | None = None  # items held at once across the gap (Task.load); None in records before it existed
     tokens_per_s: float | None = None
     train_seconds: float | None = None
     wall_seconds: float | None = None
@@ -97,10 +98,12 @@ class RunRecord:
                    wall_seconds=wall_seconds)
 
     @classmethod
-    def skipped(cls, spec: Any, failed_at: int) -> RunRecord:
-        """A run the ladder did not run, because the learner failed ``failed_at`` in every seed."""
+    def skipped(cls, spec: Any, failed_at: int, axis: str = "distance") -> RunRecord:
+        """A run the ladder did not run, because the learner failed rung ``failed_at`` (a distance, or a load
+        when ``axis`` is "load") in every seed."""
+        shorter = "a smaller load" if axis == "load" else "a shorter distance"
         return cls(id=spec.id, spec=spec.to_dict(), label=spec.label, outcome=Outcome.SKIPPED,
-                   stop_reason=f"failed at a shorter distance ({failed_at}) in every seed")
+                   stop_reason=f"failed at {shorter} ({failed_at}) in every seed")
 
     @classmethod
     def pending(cls, spec: Any) -> RunRecord:
@@ -140,5 +143,5 @@ NOT_RUN_KEYS = ("id", "spec", "label", "outcome", "stop_reason", "error")
 ERROR_KEYS = NOT_RUN_KEYS + ("traceback", "wall_seconds")
 TRAINED_KEYS = ("id", "spec", "label", "outcome", "stop_reason", "test_accuracy", "test_loss", "test_exact_match",
                 "test_by_distance", "baseline_accuracy", "baseline_loss", "steps_run", "steps_to_solve",
-                "val_steps_to_threshold", "d_model", "params", "learner_params", "seq_len", "tokens_per_s",
+                "val_steps_to_threshold", "d_model", "params", "learner_params", "seq_len", "load", "tokens_per_s",
                 "train_seconds", "wall_seconds", "curve", "threads", "device", "error")
