@@ -17,6 +17,7 @@ head, layer and offset (Shaw et al. 2018; Music Transformer, Huang et al. 2019),
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -26,6 +27,11 @@ from torch import Tensor, nn
 from learners.base import Learner
 
 POSITIONS = ("sinusoidal", "learned", "rotary", "relative", "none")
+# Local attention scores all L keys per query (one masked L x L block) up to L = DENSE_WINDOWS·window, and
+# chunks of window queries against 2·window keys beyond. The dense block skips the chunks' padding and key
+# copies; forward+backward on one CPU thread (window 16, 4 heads of 16) it is faster up to L = 48, level at 56,
+# slower from 64 (tests/benchmarks/test_bench_attention.py).
+DENSE_WINDOWS = 3
 
 
 def sinusoidal(length: int, d_model: int, like: Tensor) -> Tensor:
@@ -53,10 +59,11 @@ def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class SelfAttention(nn.Module):
-    """Multi-head causal self-attention, [B, L, D] -> [B, L, D], through F.scaled_dot_product_attention.
+    """Multi-head causal self-attention, [B, L, D] -> [B, L, D].
 
-    ``window`` None attends to every s <= t; an int attends to 0 <= t - s < window. ``offsets`` > 0 adds the
-    learned relative bias b[head, min(t - s, offsets - 1)].
+    ``window`` None attends to every s <= t, through F.scaled_dot_product_attention; an int attends to
+    0 <= t - s < window, in banded blocks (``attend_local``). ``offsets`` > 0 adds the learned relative bias
+    b[head, min(t - s, offsets - 1)].
     """
 
     def __init__(self, d_model: int, heads: int, dropout: float, window: int | None, offsets: int) -> None:
@@ -94,26 +101,58 @@ class SelfAttention(nn.Module):
     def attend_local(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Attention to 0 <= t - s < window, in O(L·window) time and memory; [B, H, L, dh] -> [B, H, L, dh].
 
-        The sequence is cut into C chunks of w = window positions. Chunk c's queries need keys from chunks
-        c-1 and c only, so each chunk attends to a block of 2w keys (w zero keys stand before position 0,
-        masked). Chunks are folded into the head dimension to keep SDPA's [batch, heads, length, d] layout.
+        Up to L = DENSE_WINDOWS·window, every query scores all L keys and the band is masked. Beyond, the
+        sequence is cut into C chunks of w = window positions; chunk c's queries need keys from chunks c-1 and
+        c only, so each chunk scores a block of 2w keys (w zero keys stand before position 0, masked). Either
+        way a query scores at most DENSE_WINDOWS·w keys: O(L·window). The scores are written out (batched
+        matmuls, softmax) rather than passed to SDPA: with a mask, CPU SDPA takes its math path anyway, and
+        adds checks for fully masked rows that cost about as much as the softmax.
         """
         B, H, L, dh = q.shape
         w = self.window
+        q = q * dh ** -0.5
+        if L <= DENSE_WINDOWS * w:
+            offset, outside = band(L, w, False, q.device)  # [L, L]
+            return self.weigh(q @ k.transpose(-1, -2), offset, outside) @ v
         C = -(-L // w)
-        q = F.pad(q, (0, 0, 0, C * w - L)).reshape(B, H * C, w, dh)
+        q = F.pad(q, (0, 0, 0, C * w - L)).view(B, H, C, w, dh)
         k, v = (F.pad(z, (0, 0, w, C * w - L)) for z in (k, v))  # [B, H, (C+1)·w, dh]
-        k, v = (torch.cat([z[:, :, :-w].reshape(B, H, C, w, dh), z[:, :, w:].reshape(B, H, C, w, dh)], dim=3)
-                .reshape(B, H * C, 2 * w, dh) for z in (k, v))
-        c = torch.arange(C, device=q.device)[:, None, None]
-        t = c * w + torch.arange(w, device=q.device)[:, None]  # query positions [C, w, 1]
-        s = (c - 1) * w + torch.arange(2 * w, device=q.device)  # key positions [C, 1, 2w]
-        allowed = (t - s >= 0) & (t - s < w) & (s >= 0)  # [C, w, 2w]
-        if self.relative is None:
-            mask = allowed.repeat(H, 1, 1)  # [H·C, w, 2w], head-major like q
+        k, v = (torch.cat([z[:, :, :-w].view(B, H, C, w, dh), z[:, :, w:].view(B, H, C, w, dh)], dim=3)
+                for z in (k, v))  # [B, H, C, 2w, dh]: chunk c-1's keys, then chunk c's
+        offset, outside = band(L, w, True, q.device)  # [C, w, 2w]
+        y = self.weigh(q @ k.transpose(-1, -2), offset, outside) @ v  # [B, H, C, w, dh]
+        return y.view(B, H, C * w, dh)[:, :, :L]
+
+    def weigh(self, scores: Tensor, offset: Tensor, outside: Tensor) -> Tensor:
+        """Attention weights from scaled scores [B, H, *offset.shape]: add b(t - s), mask, softmax, dropout.
+
+        ``scores`` is overwritten (it is a fresh product that autograd does not keep).
+        """
+        if self.relative is not None:
+            scores = scores + self.relative[:, offset.clamp(0, self.relative.shape[1] - 1)]
+        weights = torch.softmax(scores.masked_fill_(outside, float("-inf")), dim=-1)
+        return F.dropout(weights, self.dropout, self.training)
+
+
+@functools.lru_cache(maxsize=64)
+def band(length: int, window: int, chunked: bool, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Offsets t - s of local attention's score layout, and the mask of the pairs outside the band
+    0 <= t - s < window (or with s < 0, a padding key).
+
+    Not chunked: queries t and keys s both 0..length-1, [length, length]. Chunked: C = ceil(length / window)
+    blocks [C, w, 2w], block c holding queries t = c·w + i and keys s = (c-1)·w + j. Cached and shared (read
+    them, never write): they depend on the shapes only.
+    """
+    with torch.inference_mode(False):  # built under inference mode, a table could not serve training later
+        if chunked:
+            c = torch.arange(-(-length // window), device=device)[:, None, None]
+            t = c * window + torch.arange(window, device=device)[:, None]  # [C, w, 1]
+            s = (c - 1) * window + torch.arange(2 * window, device=device)  # [C, 1, 2w]
         else:
-            mask = self.bias(t - s, allowed).reshape(H * C, w, 2 * w)
-        return self.sdpa(q, k, v, mask).reshape(B, H, C * w, dh)[:, :, :L]
+            t = s = torch.arange(length, device=device)
+            t, s = t[:, None], s[None, :]
+        offset = t - s
+        return offset, (offset < 0) | (offset >= window) | (s < 0)
 
 
 class Block(nn.Module):

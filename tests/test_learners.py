@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from learners import FAMILIES, LEARNERS, LearnerOptionError, checks
+from learners import FAMILIES, LEARNERS, LearnerOptionError, attention, checks
 from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer
 from learners.checks import CHECKS, LENGTH, SIZE, build, check_learner
 from learners.conv import CNN, TCN
@@ -102,21 +102,60 @@ def test_learned_positions_reject_sequences_longer_than_max_len():
         m(torch.zeros(1, 11, 8))
 
 
-@pytest.mark.parametrize("length", [1, 7, 8, 9, 30])
-@pytest.mark.parametrize("relative", [False, True])
-def test_chunked_local_attention_equals_dense_masked_attention(length, relative):
+def naive_local_attention(q, k, v, window, relative):
+    """The definition, written out: full L x L scores, the band 0 <= t - s < window chosen pair by pair."""
+    L, dh = q.shape[2], q.shape[3]
+    allowed = torch.tensor([[0 <= t - s < window for s in range(L)] for t in range(L)])
+    offset = torch.tensor([[min(max(t - s, 0), window - 1) for s in range(L)] for t in range(L)])
+    scores = q @ k.transpose(-1, -2) / dh ** 0.5
+    if relative is not None:
+        scores = scores + relative[:, offset]
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1) @ v
+
+
+LOCAL_LENGTHS = [1, 5, 8, 9, 24, 25, 30, 64, 67]  # window 8: below, at, just past it, either side of 3·window
+
+
+@pytest.mark.parametrize("dense_windows", [attention.DENSE_WINDOWS, 0], ids=["as-dispatched", "chunked-only"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("relative", [False, True], ids=["no-bias", "relative-bias"])
+@pytest.mark.parametrize("length", LOCAL_LENGTHS)
+def test_local_attention_equals_the_naive_band_attention(length, relative, dtype, dense_windows, monkeypatch):
+    monkeypatch.setattr(attention, "DENSE_WINDOWS", dense_windows)  # 0: the chunked layout at every length
     torch.manual_seed(0)
     window, heads = 8, 2
-    attn = SelfAttention(16, heads, 0.0, window, window if relative else 0).double()
+    attn = SelfAttention(16, heads, 0.0, window, window if relative else 0).to(dtype)
     if relative:
         torch.nn.init.normal_(attn.relative)
-    q, k, v = torch.randn(3, 2, heads, length, 8, dtype=torch.float64)
-    t = torch.arange(length)
-    offset = t[:, None] - t[None, :]
-    allowed = (offset >= 0) & (offset < window)
-    bias = attn.relative[:, offset.clamp(0, window - 1)] if relative else torch.zeros(heads, length, length)
-    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~allowed, float("-inf")))
-    torch.testing.assert_close(attn.attend_local(q, k, v), dense)
+    q, k, v = (z.requires_grad_() for z in torch.randn(3, 2, heads, length, 8, dtype=dtype))
+    grad_out = torch.randn(2, heads, length, 8, dtype=dtype)
+    inputs = [q, k, v] + ([attn.relative] if relative else [])
+    y = attn.attend_local(q, k, v)
+    grads = torch.autograd.grad(y, inputs, grad_out)
+    y_ref = naive_local_attention(q, k, v, window, attn.relative)
+    grads_ref = torch.autograd.grad(y_ref, inputs, grad_out)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-10}
+    torch.testing.assert_close(y, y_ref, **tol)
+    for name, g, g_ref in zip(["q", "k", "v", "relative"], grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, **tol, msg=lambda m, name=name: f"gradient of {name}: {m}")
+
+
+@pytest.mark.parametrize("length", [5, 40])  # both layouts
+def test_local_attention_drops_attention_weights_in_training_only(length):
+    torch.manual_seed(0)
+    attn = SelfAttention(16, 2, 0.5, 8, 0)
+    q, k, v = torch.randn(3, 2, 2, length, 8)
+    clean = SelfAttention(16, 2, 0.0, 8, 0).attend_local(q, k, v)
+    torch.testing.assert_close(attn.eval().attend_local(q, k, v), clean)
+    assert not torch.allclose(attn.train().attend_local(q, k, v), clean)
+
+
+def test_local_attention_within_the_window_is_full_causal_attention():
+    torch.manual_seed(0)
+    local, full = LocalAttention(16, 2, heads=2, window=16), Transformer(16, 2, heads=2)
+    full.load_state_dict(local.state_dict())
+    x = torch.randn(3, 16, 16)
+    torch.testing.assert_close(local(x), full(x), atol=1e-6, rtol=1e-5)
 
 
 def test_relative_bias_shifts_attention_logits():
