@@ -34,28 +34,42 @@ POSITIONS = ("sinusoidal", "learned", "rotary", "relative", "none")
 DENSE_WINDOWS = 3
 
 
-def sinusoidal(length: int, d_model: int, like: Tensor) -> Tensor:
-    """[length, d_model]: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d))."""
-    t = torch.arange(length, dtype=torch.float64, device=like.device)[:, None]
-    angle = t * 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=like.device) / d_model)
-    pe = torch.zeros(length, d_model, dtype=torch.float64, device=like.device)
-    pe[:, 0::2] = torch.sin(angle)
-    pe[:, 1::2] = torch.cos(angle)[:, : d_model // 2]
-    return pe.to(like.dtype)
+@functools.lru_cache(maxsize=32)
+def sinusoidal(length: int, d_model: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """[length, d_model]: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d)).
+
+    Computed in float64, then cast; cached per arguments and shared, so never write to it.
+    """
+    with torch.inference_mode(False):  # built under inference mode, a table could not serve training later
+        t = torch.arange(length, dtype=torch.float64, device=device)[:, None]
+        angle = t * 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=device) / d_model)
+        pe = torch.zeros(length, d_model, dtype=torch.float64, device=device)
+        pe[:, 0::2] = torch.sin(angle)
+        pe[:, 1::2] = torch.cos(angle)[:, : d_model // 2]
+        return pe.to(dtype)
 
 
-def rotary(length: int, d_head: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """cos and sin, [length, d_head], of the angles t·10000^(-2i/d_head) that rotate pair (i, i + d_head/2)."""
-    t = torch.arange(length, dtype=torch.float64, device=like.device)[:, None]
-    angle = t * 10000.0 ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=like.device) / d_head)
-    angle = torch.cat([angle, angle], dim=-1)
-    return angle.cos().to(like.dtype), angle.sin().to(like.dtype)
+@functools.lru_cache(maxsize=32)
+def rotary(length: int, d_head: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """cos θ and ±sin θ, [length, d_head], for the angles θ = t·10000^(-2i/d_head) that rotate pair
+    (i, i + d_head/2): the sine is negated in the first half, which is where ``rotate`` needs -sin θ.
+
+    Computed in float64, then cast; cached per arguments and shared, so never write to them.
+    """
+    with torch.inference_mode(False):
+        t = torch.arange(length, dtype=torch.float64, device=device)[:, None]
+        angle = t * 10000.0 ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=device) / d_head)
+        cos, sin = torch.cat([angle, angle], dim=-1).cos(), torch.cat([-angle.sin(), angle.sin()], dim=-1)
+        return cos.to(dtype), sin.to(dtype)
 
 
-def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotary position embedding of x [..., L, d_head]: q_t · k_s then depends on t - s only through angles."""
+def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """Rotary position embedding of x [..., L, d_head]: q_t · k_s then depends on t - s only through angles.
+
+    Pair (x1_i, x2_i) becomes (x1_i cos θ - x2_i sin θ, x2_i cos θ + x1_i sin θ); ``rotary`` gives the tables.
+    """
     x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+    return x * cos + torch.cat([x2, x1], dim=-1) * signed_sin
 
 
 class SelfAttention(nn.Module):
@@ -208,13 +222,13 @@ class Transformer(Learner):
         L, positions = x.shape[1], self.options["positions"]
         rope = None
         if positions == "sinusoidal":
-            x = x + sinusoidal(L, self.d_model, x)
+            x = x + sinusoidal(L, self.d_model, x.device, x.dtype)
         elif positions == "learned":
             if L > self.max_len:
                 raise ValueError(f"{self.name}: length {L} exceeds max_len={self.max_len} of learned positions")
             x = x + self.position(torch.arange(L, device=x.device))
         elif positions == "rotary":
-            rope = rotary(L, self.d_model // self.options["heads"], x)
+            rope = rotary(L, self.d_model // self.options["heads"], x.device, x.dtype)
         for block in self.blocks:
             x = block(x, rope)
         return self.norm(x)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from learners import FAMILIES, LEARNERS, LearnerOptionError, attention, checks
-from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer
+from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer, rotary, rotate
 from learners.checks import CHECKS, LENGTH, SIZE, build, check_learner
 from learners.conv import CNN, TCN
 from learners.recurrent import LSTM, RNN
@@ -156,6 +156,32 @@ def test_local_attention_within_the_window_is_full_causal_attention():
     full.load_state_dict(local.state_dict())
     x = torch.randn(3, 16, 16)
     torch.testing.assert_close(local(x), full(x), atol=1e-6, rtol=1e-5)
+
+
+def test_rotate_is_the_rotation_of_each_pair_bitwise():
+    x = torch.randn(2, 3, 10, 8)
+    cos, signed_sin = rotary(10, 8, x.device, x.dtype)
+    f64 = torch.float64
+    angle = torch.arange(10, dtype=f64)[:, None] * 10000.0 ** (-torch.arange(0, 8, 2, dtype=f64) / 8)
+    c, s = angle.cos().float(), angle.sin().float()
+    x1, x2 = x.chunk(2, dim=-1)
+    assert torch.equal(rotate(x, cos, signed_sin), torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1))
+
+
+@pytest.mark.parametrize(("cls", "options"), [(Transformer, {"positions": "sinusoidal"}),
+                                              (Transformer, {"positions": "rotary"}),
+                                              (LocalAttention, {"window": 4, "positions": "rotary"})])
+def test_cached_tables_first_built_under_inference_mode_still_train(cls, options):
+    for table in (attention.sinusoidal, attention.rotary, attention.band):
+        table.cache_clear()
+    m = cls(16, 1, heads=2, **options)
+    x = torch.randn(2, 13, 16)
+    with torch.inference_mode():
+        expected = m(x)
+    y = m(x)
+    assert torch.equal(y, expected)
+    y.sum().backward()
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
 
 
 def test_relative_bias_shifts_attention_logits():
