@@ -195,6 +195,40 @@ def test_relative_bias_shifts_attention_logits():
     torch.testing.assert_close(y[:, :, 3:], v[:, :, :-3])
 
 
+@pytest.mark.parametrize("forget_bias", [1.0, 0.0, -2.5])
+def test_lstm_forget_bias_sets_the_forget_slice_of_every_layer(forget_bias):
+    d, layers = 8, 3
+    torch.manual_seed(0)
+    torch_init = torch.nn.LSTM(d, d, num_layers=layers, batch_first=True)
+    torch.manual_seed(0)
+    m = LSTM(d, layers, forget_bias=forget_bias)
+    forget = slice(d, 2 * d)  # torch's gate order: i, f, g, o
+    for layer in range(layers):
+        for kind in ("ih", "hh"):
+            bias, untouched = getattr(m.rnn, f"bias_{kind}_l{layer}"), getattr(torch_init, f"bias_{kind}_l{layer}")
+            assert torch.equal(bias[forget], torch.full((d,), forget_bias if kind == "ih" else 0.0))
+            others = torch.ones(4 * d, dtype=torch.bool)
+            others[forget] = False
+            assert torch.equal(bias[others], untouched[others]), f"layer {layer} b_{kind}: other gates changed"
+        b_f = getattr(m.rnn, f"bias_ih_l{layer}")[forget] + getattr(m.rnn, f"bias_hh_l{layer}")[forget]
+        assert torch.equal(b_f, torch.full((d,), forget_bias)), f"layer {layer}: b_ih[f] + b_hh[f] = {b_f}"
+    weights = {k: v for k, v in torch_init.state_dict().items() if k.startswith("weight")}
+    assert all(torch.equal(m.rnn.state_dict()[k], v) for k, v in weights.items())
+
+
+def test_lstm_forget_bias_defaults_to_one_and_opens_the_forget_gate():
+    m = LSTM(8, 1)
+    assert m.options["forget_bias"] == 1.0
+    assert torch.equal(m.rnn.bias_ih_l0[8:16] + m.rnn.bias_hh_l0[8:16], torch.ones(8))
+    assert LSTM(8, 1, forget_bias=2).options["forget_bias"] == 2.0  # an int is taken as the float
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), "1.0", True, None])
+def test_lstm_forget_bias_must_be_a_finite_float(value):
+    with pytest.raises(LearnerOptionError, match="forget_bias"):
+        LSTM(**SIZE, forget_bias=value)
+
+
 def test_parameter_counts_grow_with_width():
     for cls in LEARNERS.values():
         small = sum(p.numel() for p in cls(16, 2, max_len=32).parameters())
