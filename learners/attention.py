@@ -29,8 +29,9 @@ from learners.base import Learner
 POSITIONS = ("sinusoidal", "learned", "rotary", "relative", "none")
 # Local attention scores all L keys per query (one masked L x L block) up to L = DENSE_WINDOWS·window, and
 # chunks of window queries against 2·window keys beyond. The dense block skips the chunks' padding and key
-# copies; forward+backward on one CPU thread (window 16, 4 heads of 16) it is faster up to L = 48, level at 56,
-# slower from 64 (tests/benchmarks/test_bench_attention.py).
+# copies. Measured on the attention core alone (forward+backward, one CPU thread, window 16, batch 32, 4 heads
+# of 16): dense faster up to L = 48 (by a third at 40), level at 56, slower from 64;
+# tests/benchmarks/test_bench_attention.py times both layouts in the whole learner.
 DENSE_WINDOWS = 3
 
 
