@@ -30,7 +30,7 @@ POSITIONS = ("sinusoidal", "learned", "rotary", "relative", "none")
 # Local attention scores all L keys per query (one masked L x L block) up to L = DENSE_WINDOWS·window, and
 # chunks of window queries against 2·window keys beyond. The dense block skips the chunks' padding and key
 # copies. Measured on the attention core alone (forward+backward, one CPU thread, window 16, batch 32, 4 heads
-# of 16): dense faster up to L = 48 (by a third at 40), level at 56, slower from 64;
+# of 16): dense faster up to L = 48 (by about 40% at 40), level at 56, slower from 64;
 # tests/benchmarks/test_bench_attention.py times both layouts in the whole learner.
 DENSE_WINDOWS = 3
 
@@ -127,32 +127,36 @@ class SelfAttention(nn.Module):
         w = self.window
         q = q * dh ** -0.5
         if L <= DENSE_WINDOWS * w:
-            offset, outside = band(L, w, False, q.device)  # [L, L]
-            return self.weigh(q @ k.transpose(-1, -2), offset, outside) @ v
+            offset, mask = band(L, w, False, q.device, q.dtype)  # [L, L]
+            return self.weigh(q @ k.transpose(-1, -2), offset, mask) @ v
         C = -(-L // w)
         q = F.pad(q, (0, 0, 0, C * w - L)).view(B, H, C, w, dh)
         k, v = (F.pad(z, (0, 0, w, C * w - L)) for z in (k, v))  # [B, H, (C+1)·w, dh]
         k, v = (torch.cat([z[:, :, :-w].view(B, H, C, w, dh), z[:, :, w:].view(B, H, C, w, dh)], dim=3)
                 for z in (k, v))  # [B, H, C, 2w, dh]: chunk c-1's keys, then chunk c's
-        offset, outside = band(L, w, True, q.device)  # [C, w, 2w]
-        y = self.weigh(q @ k.transpose(-1, -2), offset, outside) @ v  # [B, H, C, w, dh]
+        offset, mask = band(L, w, True, q.device, q.dtype)  # [C, w, 2w]
+        y = self.weigh(q @ k.transpose(-1, -2), offset, mask) @ v  # [B, H, C, w, dh]
         return y.view(B, H, C * w, dh)[:, :, :L]
 
-    def weigh(self, scores: Tensor, offset: Tensor, outside: Tensor) -> Tensor:
-        """Attention weights from scaled scores [B, H, *offset.shape]: add b(t - s), mask, softmax, dropout.
+    def weigh(self, scores: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        """Attention weights from scaled scores [B, H, *offset.shape]: add the band's mask (0 inside, -inf
+        outside) and b(t - s), softmax, dropout.
 
-        ``scores`` is overwritten (it is a fresh product that autograd does not keep).
+        ``scores`` is overwritten: a fresh product that autograd does not keep. The mask is added rather than
+        filled in, since an addition passes the gradient through untouched (the softmax already gives masked
+        scores zero gradient), where masked_fill would cost another pass over the scores backward.
         """
         if self.relative is not None:
-            scores = scores + self.relative[:, offset.clamp(0, self.relative.shape[1] - 1)]
-        weights = torch.softmax(scores.masked_fill_(outside, float("-inf")), dim=-1)
-        return F.dropout(weights, self.dropout, self.training)
+            mask = mask + self.relative[:, offset.clamp(0, self.relative.shape[1] - 1)]  # [H, *offset.shape]
+        scores += mask
+        return F.dropout(torch.softmax(scores, dim=-1), self.dropout, self.training)
 
 
 @functools.lru_cache(maxsize=64)
-def band(length: int, window: int, chunked: bool, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Offsets t - s of local attention's score layout, and the mask of the pairs outside the band
-    0 <= t - s < window (or with s < 0, a padding key).
+def band(length: int, window: int, chunked: bool, device: torch.device,
+         dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Offsets t - s of local attention's score layout, and its additive mask: 0 inside the band
+    0 <= t - s < window, -inf outside it and on padding keys (s < 0).
 
     Not chunked: queries t and keys s both 0..length-1, [length, length]. Chunked: C = ceil(length / window)
     blocks [C, w, 2w], block c holding queries t = c·w + i and keys s = (c-1)·w + j. Cached and shared (read
@@ -167,7 +171,8 @@ def band(length: int, window: int, chunked: bool, device: torch.device) -> tuple
             t = s = torch.arange(length, device=device)
             t, s = t[:, None], s[None, :]
         offset = t - s
-        return offset, (offset < 0) | (offset >= window) | (s < 0)
+        outside = (offset < 0) | (offset >= window) | (s < 0)
+        return offset, torch.zeros(outside.shape, dtype=dtype, device=device).masked_fill_(outside, float("-inf"))
 
 
 class Block(nn.Module):
