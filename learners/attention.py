@@ -120,8 +120,9 @@ class SelfAttention(nn.Module):
         sequence is cut into C chunks of w = window positions; chunk c's queries need keys from chunks c-1 and
         c only, so each chunk scores a block of 2w keys (w zero keys stand before position 0, masked). Either
         way a query scores at most DENSE_WINDOWS·w keys: O(L·window). The scores are written out (batched
-        matmuls, softmax) rather than passed to SDPA: with a mask, CPU SDPA takes its math path anyway, and
-        adds checks for fully masked rows that cost about as much as the softmax.
+        matmuls, softmax) rather than passed to SDPA: given a mask and inputs that need gradients, CPU SDPA
+        takes its math path anyway, and adds checks for fully masked rows that cost about as much as the
+        softmax.
         """
         B, H, L, dh = q.shape
         w = self.window
