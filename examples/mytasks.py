@@ -13,8 +13,9 @@ from typing import ClassVar
 
 import torch
 
-from tasks import Batch, Task
+from tasks import Batch, Sample, Spread, Task
 from tasks.base import MAX_SIZE, check_range
+from tasks.rules import mismatches, outside, scored_as
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,10 @@ class DelayedSum(Task):
 
     Layout (k = distance, L = k + scored): uniform tokens from [0, vocab); ``scored`` positions t >= k are
     scored, each depending on the current token and the one k steps back. Memoryless baseline (a predictor
-    that sees x_t but not x_{t-k}): chance, accuracy 1/vocab, cross-entropy ln(vocab).
+    that sees x_t but not x_{t-k}): chance, accuracy 1/vocab, cross-entropy ln(vocab). Load: k (the k latest
+    tokens are all needed later). Spread: the sources are 0 .. scored - 1, all of them in every sample.
+
+    ``rule`` and ``spread`` are what ``check_task`` verifies the samples against, beside the contract.
     """
 
     name: ClassVar[str] = "delayed-sum"
@@ -52,8 +56,24 @@ class DelayedSum(Task):
     def output_size(self) -> int:
         return self.vocab
 
+    @property
+    def load(self) -> int:
+        return self.distance
+
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 / self.vocab, "loss": math.log(self.vocab)}
+
+    def rule(self, sample: Sample) -> list[str]:
+        k, x = self.distance, sample.inputs
+        if layout := scored_as(sample, range(k, len(x))):
+            return layout
+        scored = range(k, len(x))
+        return (outside("input", x, self.vocab)
+                + mismatches("target", sample.targets, {t: (x[t] + x[t - k]) % self.vocab for t in scored})
+                + mismatches("dependency (t - distance)", sample.dependencies(), {t: t - k for t in scored}))
+
+    def spread(self) -> list[Spread]:
+        return [Spread("source position", Sample.sources, range(self.scored), 1.0)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)

@@ -7,10 +7,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
+from harness.config.builtin import BUILTIN_SUITES
+from harness.config.spec import RunSpec, parse_options
+from harness.config.suites import load_suite
 from harness.errors import ReachError
+from harness.report.compare import run_compare
+from harness.run.executors import make_executor
+from harness.run.progress import SweepProgress
+from harness.run.sweep import run_suite
+from harness.run.train import train
+from harness.store.folder import RUNS, default_out, interrupted_out, read_runs
+from harness.store.record import Outcome, RunRecord
+from harness.store.table import write_tables
+from learners import LEARNERS
+from tasks import TASKS
 
 SUBCOMMANDS = ("list", "train", "report", "compare", "sweep")
 
@@ -104,17 +121,12 @@ def make_parser() -> Parser:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from learners import LEARNERS
-    from tasks import TASKS
-
     print("Learners:")
     for name, cls in LEARNERS.items():
         print(f"  {name:<16} {cls.family:<14} {cls.summary}")
     print("Tasks:")
     for name, cls in TASKS.items():
         print(f"  {name:<16} {cls.kind:<14} {cls.summary}")
-    from harness.builtin_suites import BUILTIN_SUITES
-
     print("Suites:")
     for name, data in BUILTIN_SUITES.items():
         print(f"  {name:<16} {data.get('description', '')}")
@@ -122,16 +134,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import os
-    import shlex
-    import signal
-    from pathlib import Path
-
-    from harness.executors import make_executor
-    from harness.finish import finish_sweep
-    from harness.progress import SweepProgress
-    from harness.suites import load_suite
-    from harness.sweep import default_out, interrupted_out, run_suite
+    # the report stage imports matplotlib and seaborn (about 2 s): only the commands that draw pay for it
+    from harness.report.finish import finish_sweep
 
     suite = load_suite(args.suite)
     if any(v is not None for v in (args.seeds, args.learners, args.tasks, args.distances, args.steps)) \
@@ -163,9 +167,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return finish_sweep(suite, result, report=not args.no_report)
 
 
-def spec_from_args(args: argparse.Namespace) -> Any:
-    from harness.spec import RunSpec, parse_options
-
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
     fields: dict[str, Any] = {
         "task": args.task, "distance": args.distance, "learner": args.learner, "steps": args.steps,
         "seed": args.seed, "learner_options": parse_options(args.opt, "--opt"),
@@ -181,48 +183,41 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     return RunSpec.from_dict(fields, where="train")
 
 
-def format_result(r: dict[str, Any]) -> str:
-    spec = r["spec"]
-    task_kind = "mse" if spec["task"] == "adding" else "loss"
-    solved = (f"solved at step {r['steps_to_solve']}" if r["outcome"] == "solved"
-              else f"diverged ({r['stop_reason']})" if r["outcome"] == "diverged"
-              else f"not solved in {r['steps_run']} steps")
+def format_result(r: RunRecord) -> str:
+    """The printout of ``run.py train``: accuracy beside the baseline, outcome, size, speed."""
+    task_kind = "mse" if r.task == "adding" else "loss"
+    solved = (f"solved at step {r.steps_to_solve}" if r.outcome is Outcome.SOLVED
+              else f"diverged ({r.stop_reason})" if r.outcome is Outcome.DIVERGED
+              else f"not solved in {r.steps_run} steps")
     return "\n".join([
-        f"{r['label']} on {spec['task']} at distance {spec['distance']} (seed {spec['seed']}, run {r['id']})",
-        f"  test accuracy  {r['test_accuracy']:.4f}   (memoryless baseline {r['baseline_accuracy']:.4f})",
-        f"  exact match    {r['test_exact_match']:.4f}",
-        f"  test {task_kind:<9} {r['test_loss']:.4g}   (baseline {r['baseline_loss']:.4g})",
+        f"{r.label} on {r.task} at distance {r.distance} (seed {r.seed}, run {r.id})",
+        f"  test accuracy  {r.test_accuracy:.4f}   (memoryless baseline {r.baseline_accuracy:.4f})",
+        f"  exact match    {r.test_exact_match:.4f}",
+        f"  test {task_kind:<9} {r.test_loss:.4g}   (baseline {r.baseline_loss:.4g})",
         f"  outcome        {solved}",
-        f"  parameters     {r['params']:,} (d_model {r['d_model']}, learner {r['learner_params']:,})",
-        f"  throughput     {r['tokens_per_s']:,.0f} tokens/s training ({r['threads']} thread(s), {r['device']})",
-        f"  wall time      {r['wall_seconds']:.1f} s",
+        f"  parameters     {r.params:,} (d_model {r.d_model}, learner {r.learner_params:,})",
+        f"  throughput     {r.tokens_per_s:,.0f} tokens/s training ({r.threads} thread(s), {r.device})",
+        f"  wall time      {r.wall_seconds:.1f} s",
     ])
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from harness.train import train
-
-    spec = spec_from_args(args)
-    result = train(spec)
+    result = train(spec_from_args(args))
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result.to_json()))
     else:
         print(format_result(result))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from harness.finish import write_tables
-    from harness.report import build_report
-    from harness.store import read_runs
+    from harness.report.html import build_report  # matplotlib and seaborn: see cmd_sweep
 
     folder = Path(args.folder)
-    if not (folder / "runs.jsonl").exists() and not (folder / "table1.csv").exists():
+    if not (folder / RUNS).exists() and not (folder / "table1.csv").exists():
         raise ReachError(f"{folder} is not a results folder (no runs.jsonl or table1.csv); pass the folder a "
                          f"sweep wrote, e.g. results/long-range-<timestamp>")
-    if (folder / "runs.jsonl").exists():
+    if (folder / RUNS).exists():
         write_tables(folder, read_runs(folder))
     path = build_report(folder)
     print(f"report: {path}")
@@ -230,8 +225,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import run_compare
-
     return run_compare(args.base, args.new, max_accuracy_drop=args.max_accuracy_drop,
                        max_slowdown=args.max_slowdown)
 
@@ -253,8 +246,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reach: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `python run.py list | head`: the reader left, nothing to report
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:

@@ -8,6 +8,10 @@ T - 1 - (first marker position): the reach back to the earlier marked value.
 An answer counts as correct when |error| < 0.04 (Hochreiter & Schmidhuber 1997). Memoryless baseline: always
 predict 1, the mean (and mode) of U1 + U2, whose density is the triangle 1 - |s - 1| on [0, 2]: MSE = Var(U1 + U2)
 = 1/6, accuracy = P(|U1 + U2 - 1| < 0.04) = 1 - (1 - 0.04)^2 = 0.0784.
+
+Load: 2 (the first marked value, and the running sum or the second once it comes). Spread: each marker is
+uniform on its half, so each of the ``n_bins`` bins of a half of h positions (at least h // n_bins(h) of them)
+holds that half's marker with probability at least that count / h.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import ClassVar
 import torch
 
 from tasks.base import MAX_SIZE, Batch, Task, check_range
+from tasks.rules import Sample, Spread, bin_of, mismatches, n_bins, scored_as
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,39 @@ class Adding(Task):
     def output_size(self) -> int:
         return 1
 
+    @property
+    def load(self) -> int:
+        return 2
+
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 - (1.0 - self.tolerance) ** 2, "loss": 1.0 / 6.0}
+
+    def rule(self, sample: Sample) -> list[str]:
+        length, half = self.distance, self.distance // 2
+        values, markers = [v for v, _ in sample.inputs], [m for _, m in sample.inputs]
+        problems = [f"value {t} is {v}, outside [0, 1)" for t, v in enumerate(values) if not 0 <= v < 1]
+        marked = [t for t, m in enumerate(markers) if m != 0]
+        if len(marked) != 2 or not marked[0] < half <= marked[1] or any(markers[t] != 1 for t in marked):
+            return problems + [f"markers {[markers[t] for t in marked]} at {marked}, expected two 1s, one in "
+                               f"[0, {half}) and one in [{half}, {length})"]
+        if layout := scored_as(sample, [length - 1]):
+            return problems + layout
+        first, second = marked
+        total = values[first] + values[second]
+        if abs(sample.targets[-1] - total) > 1e-6:  # float32 sums: a few ulps off the exact one at most
+            problems.append(f"target {sample.targets[-1]} is not the sum of the marked values, {total}")
+        return problems + mismatches("dependency (t - distance)", sample.dependencies(), {length - 1: first})
+
+    def spread(self) -> list[Spread]:
+        length, half = self.distance, self.distance // 2
+        later = length - half
+
+        def second_marker_bin(s: Sample) -> list[int]:
+            return [bin_of(t - half, later) for t in range(half, length) if s.inputs[t][1] == 1]
+
+        return [Spread("first marker bin", lambda s: [bin_of(p, half) for p in s.sources()], range(n_bins(half)),
+                       (half // n_bins(half)) / half),
+                Spread("second marker bin", second_marker_bin, range(n_bins(later)), (later // n_bins(later)) / later)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)

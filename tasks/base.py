@@ -15,6 +15,15 @@ A task states:
 - ``baseline()``: the memoryless baseline, the best score of a predictor that ignores the dependency, as a
   dict {"accuracy": ..., "loss": ...} in the units the harness reports (accuracy over scored positions;
   loss = cross-entropy in nats per loss position, or MSE).
+- ``load``: the memory load of its samples, the number of items (int >= 1) that must be held at once across the
+  gap. Distance and load are the two axes of difficulty; a study that raises one holds the other fixed.
+- ``rule(sample)``: the task's rule as a reference in plain Python, checking one :class:`Sample` (lists, not
+  tensors): the layout, every scored target, and that the input each scored position t depends on lies exactly
+  at t - distance[t]. Returns the problems found (empty when the sample follows the rule).
+- ``spread()``: where its dependencies may lie, as :class:`Spread` declarations (e.g. the source positions over
+  their documented range), each with a proven lower bound on how often a sample shows each value.
+
+``tasks.checks.check_task`` verifies all of these by sampling, with stated false-alarm rates.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+
+from tasks.rules import Sample, Spread
 
 
 class TaskParameterError(ValueError):
@@ -57,6 +68,11 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(*(t.to(device) for t in (self.inputs, self.targets, self.mask, self.distance, self.loss_mask)))
+
+    def samples(self) -> list[Sample]:
+        """The B sequences as plain-Python :class:`Sample` s (for ``Task.rule`` and ``Spread.values``)."""
+        fields = [getattr(self, f.name).tolist() for f in dataclasses.fields(self)]
+        return [Sample(*row) for row in zip(*fields)]
 
 
 def check_range(task: str, name: str, value: Any, low: float | None = None, high: float | None = None,
@@ -119,6 +135,19 @@ class Task:
         raise NotImplementedError
 
     def baseline(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    @property
+    def load(self) -> int:
+        """Items that must be held at once across the gap (>= 1)."""
+        raise NotImplementedError
+
+    def rule(self, sample: Sample) -> list[str]:
+        """The problems found in one sample (empty when it follows the task's documented rule)."""
+        raise NotImplementedError
+
+    def spread(self) -> list[Spread]:
+        """Where the dependencies may lie (see :class:`Spread`)."""
         raise NotImplementedError
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:

@@ -12,6 +12,9 @@ i, so its distance is T + n. Output classes: the alphabet plus blank (alphabet +
 Memoryless baseline (knows the layout, not the symbols): blank with certainty before the answer, uniform over the
 alphabet in the answer. Accuracy 1/alphabet; cross-entropy n·ln(alphabet) / (T + 2n), which is the reference
 10·ln 8 / (T + 20) for the defaults.
+
+Load: n (all n symbols are held across the gap). Spread: the sources are the positions 0 .. n-1, all of them in
+every sample. (For one item held across a distance that does not move with the load, see the hold task.)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import ClassVar
 import torch
 
 from tasks.base import MAX_SIZE, Batch, Task, check_range
+from tasks.rules import Sample, Spread, mismatches, outside, scored_as
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,25 @@ class Copy(Task):
     def output_size(self) -> int:
         return self.alphabet + 1
 
+    @property
+    def load(self) -> int:
+        return self.n_symbols
+
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 / self.alphabet, "loss": self.n_symbols * math.log(self.alphabet) / self.seq_len}
+
+    def rule(self, sample: Sample) -> list[str]:
+        n, answer, x = self.n_symbols, self.distance + self.n_symbols, sample.inputs
+        if layout := scored_as(sample, range(answer, len(x)), loss_everywhere=True):
+            return layout
+        return (outside("symbol", x[:n], self.alphabet)
+                + mismatches("input", x, {t: self.blank for t in range(n, len(x))} | {answer - 1: self.delimiter})
+                + mismatches("target", sample.targets, {t: self.blank for t in range(answer)}
+                             | {answer + i: x[i] for i in range(n)})
+                + mismatches("dependency (t - distance)", sample.dependencies(), {answer + i: i for i in range(n)}))
+
+    def spread(self) -> list[Spread]:
+        return [Spread("source position", Sample.sources, range(self.n_symbols), 1.0)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)

@@ -6,6 +6,9 @@ ordinary random token; the target at p + D is b, and only that position is score
 The distance is D, the gap between the two triggers (the one that must be matched); b itself lies D - 1 back.
 
 Memoryless baseline: b is uniform, so accuracy 1/vocab and cross-entropy ln(vocab).
+
+Load: 1 (the token after the trigger). Spread: p is uniform on [0, prefix), so each of the ``n_bins(prefix)`` bins
+(at least prefix // n_bins(prefix) positions) holds the source with probability at least that count / prefix.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import ClassVar
 import torch
 
 from tasks.base import MAX_SIZE, Batch, Task, check_range
+from tasks.rules import Sample, Spread, bin_of, mismatches, n_bins, scored_as
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,29 @@ class Induction(Task):
     def output_size(self) -> int:
         return self.vocab
 
+    @property
+    def load(self) -> int:
+        return 1
+
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 / self.vocab, "loss": math.log(self.vocab)}
+
+    def rule(self, sample: Sample) -> list[str]:
+        d, x = self.distance, sample.inputs
+        triggers = [t for t, v in enumerate(x) if v == self.trigger]
+        if len(triggers) != 2 or triggers[1] - triggers[0] != d or triggers[0] >= self.prefix:
+            return [f"triggers at {triggers}, expected two, {d} apart, the first in [0, {self.prefix})"]
+        first, second = triggers
+        if layout := scored_as(sample, [second]):
+            return layout
+        # the answer is the token after the first trigger; the dependency is that trigger (the one to match)
+        return (mismatches("target", sample.targets, {second: x[first + 1]})
+                + mismatches("dependency (t - distance)", sample.dependencies(), {second: first}))
+
+    def spread(self) -> list[Spread]:
+        prefix, bins = self.prefix, n_bins(self.prefix)
+        return [Spread("first trigger bin", lambda s: [bin_of(p, prefix) for p in s.sources()], range(bins),
+                       (prefix // bins) / prefix)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)

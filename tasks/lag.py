@@ -3,6 +3,9 @@
 Layout (k = distance, L = k + scored): uniform random tokens x_0 .. x_{L-1} from [0, vocab); the target at every
 t >= k is x_{t-k}, and those ``scored`` positions are scored. Each scored position depends on exactly one input,
 k steps back. Memoryless baseline: chance, accuracy 1/vocab, cross-entropy ln(vocab).
+
+Load: k. Every step asks for the token k back, so the k latest tokens must all be held at once.
+Spread: the sources are the positions 0 .. scored - 1, every one in every sample.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import ClassVar
 import torch
 
 from tasks.base import MAX_SIZE, Batch, Task, check_range
+from tasks.rules import Sample, Spread, mismatches, outside, scored_as
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,23 @@ class Lag(Task):
     def output_size(self) -> int:
         return self.vocab
 
+    @property
+    def load(self) -> int:
+        return self.distance
+
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 / self.vocab, "loss": math.log(self.vocab)}
+
+    def rule(self, sample: Sample) -> list[str]:
+        k, x = self.distance, sample.inputs
+        if layout := scored_as(sample, range(k, len(x))):
+            return layout
+        return (outside("input", x, self.vocab)
+                + mismatches("target", sample.targets, {t: x[t - k] for t in range(k, len(x))})
+                + mismatches("dependency (t - distance)", sample.dependencies(), {t: t - k for t in range(k, len(x))}))
+
+    def spread(self) -> list[Spread]:
+        return [Spread("source position", Sample.sources, range(self.scored), 1.0)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)

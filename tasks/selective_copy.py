@@ -6,6 +6,12 @@ then n marker tokens. The targets at the n marker positions are the data tokens 
 Output j at D + j depends on the j-th data token, so its distance is (D + j) - (that token's position).
 
 Memoryless baseline: the data tokens are iid uniform, so accuracy 1/vocab and cross-entropy ln(vocab).
+
+Load: n (all n data tokens are held until the markers). Spread: the data positions are a uniform n-subset of
+[0, D), so a bin of s positions of [0, D) holds none of them with probability C(D - s, n) / C(D, n) <= (1 - s/D)^n:
+each of the ``n_bins(D)`` bins (at least D // n_bins(D) positions) is a source in a sample with probability at least
+1 - (1 - (D // n_bins(D)) / D)^n. (The positions are drawn by ``tasks.sampling.distinct_uniform``, whose cost grows
+with n, not D, where D is large against n.)
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import ClassVar
 import torch
 
 from tasks.base import MAX_SIZE, Batch, Task, check_range
+from tasks.rules import Sample, Spread, bin_of, mismatches, n_bins, outside, scored_as
+from tasks.sampling import distinct_uniform
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,36 @@ class SelectiveCopy(Task):
     def output_size(self) -> int:
         return self.vocab
 
+    @property
+    def load(self) -> int:
+        return self.n_data
+
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 / self.vocab, "loss": math.log(self.vocab)}
+
+    def rule(self, sample: Sample) -> list[str]:
+        d, n, x = self.distance, self.n_data, sample.inputs
+        data = [p for p in range(d) if x[p] != self.noise]  # the data positions, in order
+        if layout := scored_as(sample, range(d, d + n)):
+            return layout
+        if len(data) != n:
+            return [f"{len(data)} data tokens among the noise, expected {n}"]
+        output = {d + j: p for j, p in enumerate(data)}  # output j reproduces the j-th data token
+        return (outside("data token", [x[p] for p in data], self.vocab)
+                + mismatches("input", x, {t: self.marker for t in output})
+                + mismatches("target", sample.targets, {t: x[p] for t, p in output.items()})
+                + mismatches("dependency (t - distance)", sample.dependencies(), output))
+
+    def spread(self) -> list[Spread]:
+        d, bins = self.distance, n_bins(self.distance)
+        return [Spread("source position bin", lambda s: [bin_of(p, d) for p in s.sources()], range(bins),
+                       1 - (1 - (d // bins) / d) ** self.n_data)]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)
         d, n, shape, dev = self.distance, self.n_data, (batch_size, self.seq_len), generator.device
-        # n distinct positions in [0, d), uniformly, in increasing order: the first n of a random permutation.
-        positions = torch.rand(batch_size, d, generator=generator, device=dev).argsort(dim=1)[:, :n].sort(dim=1).values
+        # n distinct positions in [0, d), a uniform n-subset, in increasing order
+        positions = distinct_uniform(batch_size, n, d, generator).sort(dim=1).values
         data = torch.randint(0, self.vocab, (batch_size, n), generator=generator, device=dev)
         inputs = torch.full(shape, self.noise, dtype=torch.long, device=dev)
         inputs.scatter_(1, positions, data)

@@ -1,12 +1,11 @@
-"""Aggregation behind the report (harness.analysis) on small hand-built run records."""
+"""Aggregation behind the report (harness.report.analysis) on small hand-built run records."""
 
 import math
 
 import pandas as pd
 import pytest
 
-from harness.analysis import (
-    OUTCOMES,
+from harness.report.analysis import (
     distance_cells,
     log2_bin,
     mixed_distance_tasks,
@@ -15,12 +14,13 @@ from harness.analysis import (
     position_breakdown,
     reach_summary,
     reach_table,
-    runs_frame,
 )
+from harness.store.record import OUTCOMES, RunRecord
+from harness.store.table import runs_frame
 
 
 def rec(distance, seed, outcome, acc=None, *, task="lag", learner="lstm", options=None, by=None):
-    """A run record shaped like harness.train / sweep.skipped_record output (only the fields analysis reads)."""
+    """A run record like those train and the ladder write (only the fields analysis reads)."""
     options = options or {}
     label = learner + (f"[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]" if options else "")
     spec = {"task": task, "distance": distance, "learner": learner, "seed": seed, "learner_options": options,
@@ -30,7 +30,7 @@ def rec(distance, seed, outcome, acc=None, *, task="lag", learner="lstm", option
     if outcome in ("solved", "unsolved", "diverged"):
         record.update(test_accuracy=acc if acc is not None else (1.0 if outcome == "solved" else 0.3),
                       baseline_accuracy=0.0625, test_by_distance=by or {str(distance): [10, 10]})
-    return record
+    return RunRecord.from_json(record)
 
 
 def summary_row(records, task="lag", label="lstm"):

@@ -85,7 +85,7 @@ def test_train_json_and_text():
 
 
 def test_list_mentions_every_learner_task_and_suite():
-    from harness.builtin_suites import BUILTIN_SUITES
+    from harness.config.builtin import BUILTIN_SUITES
     from learners import LEARNERS
     from tasks import TASKS
 

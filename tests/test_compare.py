@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.compare import run_compare
+from harness.config.suites import Suite
 from harness.errors import ReachError
-from harness.executors import InProcessExecutor
-from harness.suites import Suite
-from harness.sweep import run_suite
+from harness.report.compare import run_compare
+from harness.run.executors import InProcessExecutor
+from harness.run.sweep import run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 

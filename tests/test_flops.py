@@ -3,8 +3,15 @@
 import pytest
 import torch
 
-from harness.flops import analytic_forward_flops, attention_core_flops, count_flops, count_flops_by_op
-from harness.probes import ProbeLearner, loglog_slope, sweep_flops
+from harness.measure.flops import (
+    analytic_forward_flops,
+    attention_core_flops,
+    count_flops,
+    count_flops_by_op,
+    sweep_flops,
+)
+from harness.measure.probe_learners import ProbeLearner
+from harness.measure.table1 import loglog_slope
 from learners import LEARNERS
 
 D, LAYERS, N, BATCH = 16, 2, 12, 2

@@ -9,21 +9,14 @@ import pytest
 import torch
 from rich.console import Console
 
+from harness.config.probes import validate_probes
+from harness.config.suites import Suite, load_suite
 from harness.errors import ReachError
-from harness.probes import (
-    TABLE1_REQUIRED,
-    ProbeLearner,
-    gradient_profile,
-    loglog_slope,
-    measure_throughput,
-    profile_summary,
-    quadratic_crossover,
-    resolve_devices,
-    run_probes,
-    theory_exponents,
-    validate_probes,
-)
-from harness.suites import Suite, load_suite
+from harness.measure.gradient import gradient_profile, profile_summary
+from harness.measure.probe_learners import ProbeLearner
+from harness.measure.probes import run_probes
+from harness.measure.table1 import TABLE1_REQUIRED, loglog_slope, quadratic_crossover, theory_exponents
+from harness.measure.throughput import measure_throughput, resolve_devices
 from learners import LEARNERS
 
 D = 8
@@ -208,7 +201,7 @@ def test_run_probes_end_to_end_writes_table1_and_reuses_measurements(tmp_path):
 
 
 def test_probe_figures_and_reading_from_a_probes_folder(tmp_path):
-    from harness.probe_plots import probe_figures, table1_reading
+    from harness.report.probe_plots import probe_figures, table1_reading
 
     suite = Suite.from_dict({**TINY, "learners": TINY["learners"][:3]}, "test")
     run_probes(suite, tmp_path, Console(file=io.StringIO(), width=200))
@@ -226,14 +219,14 @@ def test_probe_figures_and_reading_from_a_probes_folder(tmp_path):
 
 
 def test_probes_only_suite_runs_through_the_sweep_and_finish(tmp_path):
-    from harness.executors import InProcessExecutor
-    from harness.finish import finish_sweep
-    from harness.sweep import run_suite
+    from harness.report.finish import finish_sweep
+    from harness.run.executors import InProcessExecutor
+    from harness.run.sweep import run_suite
 
     data = {**TINY, "learners": [{"name": "cnn"}], "probes": {"flops": {"lengths": [8, 16], "widths": [8, 16],
                                                                         "length_at": 8}}}
     suite = Suite.from_dict(data, "test")
     result = run_suite(suite, tmp_path / "out", InProcessExecutor(), "test")
-    assert result["records"] == []
+    assert result.records == []
     assert finish_sweep(suite, result, report=False) == 0
     assert (tmp_path / "out" / "table1.csv").exists()

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.builtin_suites import BUILTIN_SUITES
+from harness.config.builtin import BUILTIN_SUITES
+from harness.config.spec import RunSpec
+from harness.config.suites import Suite
 from harness.errors import ReachError
-from harness.executors import ProcessPoolExecutor, make_executor
-from harness.spec import RunSpec
-from harness.store import read_runs
-from harness.suites import Suite
-from harness.sweep import run_suite
+from harness.run.executors import ProcessPoolExecutor, make_executor
+from harness.run.sweep import run_suite
+from harness.store.folder import read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLER = "tests.helpers.killer:KillsWorkerOnce"
@@ -51,9 +51,9 @@ def small_smoke() -> Suite:
 
 def numbers(record):
     """What must agree between executors: every computed number, not the timings."""
-    curve = [{k: v for k, v in point.items() if k != "seconds"} for point in record["curve"]]
-    return (record["outcome"], record["test_accuracy"], record["test_loss"], record["test_by_distance"],
-            record["steps_run"], record["threads"], curve)
+    curve = [{k: v for k, v in point.items() if k != "seconds"} for point in record.curve]
+    return (record.outcome, record.test_accuracy, record.test_loss, record.test_by_distance,
+            record.steps_run, record.threads, curve)
 
 
 @pytest.fixture(scope="class")
@@ -63,7 +63,7 @@ def ray_executor():
     require_ray()
     import ray
 
-    from harness.ray_executor import RayExecutor
+    from harness.run.ray_executor import RayExecutor
 
     executor = RayExecutor(workers=2, retries=2)
     try:
@@ -99,13 +99,13 @@ class TestLocalRay:
             on_pool = run_suite(suite, tmp_path / "pool", pool, "pytest pool")
         finally:
             pool.shutdown()
-        ray_runs = {r["id"]: r for r in read_runs(tmp_path / "ray")}
-        pool_runs = {r["id"]: r for r in read_runs(tmp_path / "pool")}
+        ray_runs = {r.id: r for r in read_runs(tmp_path / "ray")}
+        pool_runs = {r.id: r for r in read_runs(tmp_path / "pool")}
         assert set(ray_runs) == set(pool_runs) == {s.id for s in suite.specs()}
-        assert on_ray["counts"] == on_pool["counts"]
-        assert all(r["outcome"] != "error" for r in ray_runs.values()), [r["error"] for r in ray_runs.values()]
+        assert on_ray.counts == on_pool.counts
+        assert all(r.outcome != "error" for r in ray_runs.values()), [r.error for r in ray_runs.values()]
         for run_id, record in ray_runs.items():
-            assert numbers(record) == numbers(pool_runs[run_id]), record["label"]
+            assert numbers(record) == numbers(pool_runs[run_id]), record.label
         session = json.loads((tmp_path / "ray" / "env.json").read_text())["sessions"][-1]
         assert session["executor"] == "ray" and session["workers"] == 2
 
@@ -114,15 +114,15 @@ class TestLocalRay:
         spec = RunSpec(task="lag", distance=4, learner=KILLER, seed=0, **TINY,
                        learner_options={"marker": str(marker), "driver_pid": os.getpid()})
         record = ray_executor.submit(spec).result(timeout=120)
-        assert record["outcome"] in ("solved", "unsolved"), record.get("error")
-        assert record["id"] == spec.id and record["steps_run"] == spec.steps
+        assert record.outcome in ("solved", "unsolved"), record.error
+        assert record.id == spec.id and record.steps_run == spec.steps
         killed_pid = int(marker.read_text())  # the first attempt's worker wrote it, then SIGKILLed itself
         assert killed_pid != os.getpid()
         with pytest.raises(ProcessLookupError):
             os.kill(killed_pid, 0)
 
     def test_worker_death_without_retries_is_recorded_and_the_sweep_completes(self, ray_executor, tmp_path):
-        from harness.ray_executor import RayExecutor
+        from harness.run.ray_executor import RayExecutor
 
         no_retries = RayExecutor(workers=2, retries=0)  # shares the running instance, leaves it running
         suite = Suite.from_dict({
@@ -136,26 +136,26 @@ class TestLocalRay:
         import ray
 
         assert ray.is_initialized()  # the executor did not start this Ray, so it did not stop it
-        by_learner = {r["spec"]["learner"]: r for r in read_runs(tmp_path / "out")}
+        by_learner = {r.spec["learner"]: r for r in read_runs(tmp_path / "out")}
         assert set(by_learner) == {KILLER, "tcn"}
         lost = by_learner[KILLER]
-        assert lost["outcome"] == "error"
-        assert "worker" in lost["error"] and "died" in lost["error"] and "WorkerCrashedError" in lost["error"]
-        assert "no retries" in lost["error"]
-        assert by_learner["tcn"]["outcome"] in ("solved", "unsolved")
-        assert result["counts"]["error"] == 1
+        assert lost.outcome == "error"
+        assert "worker" in lost.error and "died" in lost.error and "WorkerCrashedError" in lost.error
+        assert "no retries" in lost.error
+        assert by_learner["tcn"].outcome in ("solved", "unsolved")
+        assert result.counts["error"] == 1
 
     def test_threads_follow_the_cpus_granted(self, ray_executor):
-        from harness.ray_executor import RayExecutor
+        from harness.run.ray_executor import RayExecutor
 
         two_cpus = RayExecutor(workers=1, cpus_per_run=2)
         spec = RunSpec(task="lag", distance=4, learner="tcn", seed=0, **TINY)
         record = two_cpus.submit(spec).result(timeout=120)
         two_cpus.shutdown()
-        assert record["threads"] == 2 and record["spec"]["threads"] == 2
-        assert record["id"] == spec.id  # threads are an execution detail: the run keeps its id
+        assert record.threads == 2 and record.spec["threads"] == 2
+        assert record.id == spec.id  # threads are an execution detail: the run keeps its id
         one_cpu = ray_executor.submit(spec).result(timeout=120)
-        assert one_cpu["threads"] == 1
+        assert one_cpu.threads == 1
 
     def test_a_worker_that_cannot_import_reach_says_so(self, ray_executor):
         import ray.exceptions
@@ -166,11 +166,11 @@ class TestLocalRay:
             "are not installed in the worker environment or cannot be found from sys.path ['/']:"))
         spec = RunSpec(task="lag", distance=4, learner="tcn", **TINY)
         record = ray_executor._lost_record(spec, lost)
-        assert record["outcome"] == "error" and record["id"] == spec.id
-        assert "could not import reach's code" in record["error"] and "same path on every node" in record["error"]
+        assert record.outcome == "error" and record.id == spec.id
+        assert "could not import reach's code" in record.error and "same path on every node" in record.error
 
     def test_gpus_for_a_cpu_run_are_refused(self, ray_executor):
-        from harness.ray_executor import RayExecutor
+        from harness.run.ray_executor import RayExecutor
 
         gpu = RayExecutor(workers=1, gpus_per_run=1)
         with pytest.raises(ReachError, match="device"):
@@ -257,7 +257,7 @@ def test_command_line_on_local_ray_leaves_no_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "(ray, 2 worker(s))" in proc.stdout
     records = read_runs(tmp_path / "out")
-    assert len(records) == 4 and all(r["outcome"] in ("solved", "unsolved") for r in records)
+    assert len(records) == 4 and all(r.outcome in ("solved", "unsolved") for r in records)
     deadline = time.time() + 20  # Ray's processes exit right after the driver; give a loaded machine a moment
     while ray_processes(tag) and time.time() < deadline:
         time.sleep(0.2)

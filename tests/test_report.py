@@ -1,5 +1,5 @@
 """The report: built from stored results only, self-contained, escaped, and robust to interrupted and
-probes-only folders. Records are real (a few tiny runs of harness.train) or derived from real ones."""
+probes-only folders. Records are real (a few tiny runs of harness.run.train) or derived from real ones."""
 
 import copy
 import json
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import harness
+import harness.report.figures
+from harness.config.suites import Suite
 from harness.errors import ReachError
-from harness.executors import execute
-from harness.report import MAX_HTML_BYTES, SECTIONS, build_report
-from harness.store import environment
-from harness.suites import Suite
-from harness.sweep import skipped_record
-from harness.train import failed_record, train
+from harness.report.html import MAX_HTML_BYTES, SECTIONS, build_report
+from harness.run.train import train
+from harness.run.worker import execute
+from harness.store.provenance import environment
+from harness.store.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"d_model": 8, "n_layers": 1, "steps": 10, "eval_every": 5, "batch_size": 4, "val_batches": 1,
@@ -64,10 +64,10 @@ def derive(template, spec, outcome):
     """A record for ``spec`` with the shape of a real one and the wanted outcome."""
     if outcome == "-":
         ran = [d for d, o in PLAN[(spec.task, spec.label)].items() if d < spec.distance and "-" not in o]
-        return skipped_record(spec, failed_at=max(ran))
+        return RunRecord.skipped(spec, failed_at=max(ran)).to_json()
     if outcome == "E":
-        return failed_record(spec, RuntimeError("worker lost <b>twice</b>"), 0.5)
-    r = copy.deepcopy(template)
+        return RunRecord.failure(spec, RuntimeError("worker lost <b>twice</b>"), 0.5).to_json()
+    r = copy.deepcopy(template.to_json())
     r["id"], r["spec"], r["label"] = spec.id, spec.to_dict(), spec.label
     if outcome == "S":
         r.update(outcome="solved", test_accuracy=1.0, test_exact_match=1.0, steps_to_solve=5,
@@ -188,7 +188,7 @@ def test_rebuild_leaves_no_stale_figures(real_records, tmp_path):
 
 
 def fake_probe_plots():
-    module = types.ModuleType("harness.probe_plots")
+    module = types.ModuleType("harness.report.probe_plots")
 
     def probe_figures(folder, fig_dir):
         from matplotlib.figure import Figure
@@ -215,8 +215,7 @@ def test_probes_only_folder(tmp_path, monkeypatch):
     (folder / "probes").mkdir(parents=True)
     (folder / "table1.csv").write_text("learner,flops_slope_n,latency_slope_n\ntransformer,1.98,1.1\nlstm,1.01,0.99\n")
     fake = fake_probe_plots()
-    monkeypatch.setitem(sys.modules, "harness.probe_plots", fake)
-    monkeypatch.setattr(harness, "probe_plots", fake, raising=False)
+    monkeypatch.setattr(harness.report.figures, "probe_plots", fake)
     html = build_report(folder).read_text()
     for section, _ in SECTIONS:
         assert f'<section id="{section}">' in html
@@ -246,8 +245,8 @@ def test_html_from_configs_and_results_is_escaped(tmp_path):
     folder = tmp_path / "escape"
     folder.mkdir()
     records = [execute(spec.to_dict()) for spec in suite.specs()]  # the transformer run errors on the option
-    assert [r["outcome"] for r in records][1] == "error"
-    (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert [r.outcome for r in records][1] == "error"
+    (folder / "runs.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
     (folder / "suite.toml").write_text(suite.to_toml())
     html = build_report(folder).read_text()
     assert "<script>alert(1)</script>" not in html and "<b>bold</b>" not in html

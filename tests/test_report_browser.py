@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.builtin_suites import BUILTIN_SUITES
-from harness.executors import InProcessExecutor
-from harness.report import SECTIONS
-from harness.suites import Suite
-from harness.sweep import run_suite
+from harness.config.builtin import BUILTIN_SUITES
+from harness.config.suites import Suite
+from harness.report.html import SECTIONS
+from harness.run.executors import InProcessExecutor
+from harness.run.sweep import run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,8 +51,8 @@ def smoke_report(tmp_path_factory):
     suite = Suite.from_dict(data, where="browser test suite")
     out = tmp_path_factory.mktemp("browser") / "smoke"
     result = run_suite(suite, out, InProcessExecutor(), "pytest tests/test_report_browser.py")
-    assert len(result["records"]) == len(suite.specs())
-    from harness.finish import finish_sweep
+    assert len(result.records) == len(suite.specs())
+    from harness.report.finish import finish_sweep
 
     finish_sweep(suite, result)  # what every sweep does at its end: tables, report
     return out / "report.html", len({spec.label for spec in suite.specs()})

@@ -1,7 +1,7 @@
 import pytest
 
+from harness.config.spec import RunSpec, make_task, parse_options
 from harness.errors import ReachError
-from harness.spec import RunSpec, make_task, parse_options
 
 
 def spec(**kw):

@@ -4,9 +4,9 @@ import tomllib
 
 import pytest
 
-from harness.builtin_suites import BUILTIN_SUITES
+from harness.config.builtin import BUILTIN_SUITES
+from harness.config.suites import Suite, load_suite
 from harness.errors import ReachError
-from harness.suites import Suite, load_suite
 from learners import LEARNERS
 
 

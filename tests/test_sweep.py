@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.executors import InProcessExecutor, ProcessPoolExecutor
-from harness.spec import RunSpec
-from harness.store import ResultsFolder, read_runs
-from harness.suites import Suite, load_suite
-from harness.sweep import Ladder, run_suite
+from harness.config.spec import RunSpec
+from harness.config.suites import Suite, load_suite
+from harness.run.executors import InProcessExecutor, ProcessPoolExecutor
+from harness.run.sweep import Ladder, run_suite
+from harness.store.folder import ResultsFolder, read_runs
+from harness.store.record import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,14 +94,14 @@ def test_second_sweep_on_same_folder_is_refused(tmp_path):
 def test_torn_last_line_is_set_aside(tmp_path):
     (tmp_path / "runs.jsonl").write_bytes(b'{"id": "a", "outcome": "solved"}\n{"id": "b", "outc')
     with ResultsFolder(tmp_path) as folder:
-        assert [r["id"] for r in folder.existing] == ["a"]
-        folder.append({"id": "c", "outcome": "solved"})
-    assert [r["id"] for r in read_runs(tmp_path)] == ["a", "c"]
+        assert [r.id for r in folder.existing] == ["a"]
+        folder.append(RunRecord.from_json({"id": "c", "outcome": "solved"}))
+    assert [r.id for r in read_runs(tmp_path)] == ["a", "c"]
     assert b'"outc' in (tmp_path / "runs.jsonl.torn").read_bytes()
 
 
 def fake(spec, outcome):
-    return {"id": spec.id, "outcome": outcome}
+    return RunRecord.from_json({"id": spec.id, "spec": spec.to_dict(), "outcome": outcome})
 
 
 def test_ladder_prunes_after_a_rung_failed_in_every_seed():
@@ -126,9 +127,9 @@ def test_pruned_sweep_records_skips(tmp_path):
         "learners": [{"name": "cnn", "options": {"kernel_size": 2}}],
         "tasks": [{"name": "lag", "distances": [16, 32, 64]}]}, where="test")
     result = run_suite(suite, tmp_path, InProcessExecutor(), "test")
-    outcomes = [r["outcome"] for r in sorted(result["records"], key=lambda r: r["spec"]["distance"])]
+    outcomes = [r.outcome for r in sorted(result.records, key=lambda r: r.spec["distance"])]
     assert outcomes == ["unsolved", "skipped", "skipped"]
-    assert result["counts"] == {"unsolved": 1, "skipped": 2}
+    assert result.counts == {"unsolved": 1, "skipped": 2}
 
 
 def test_process_pool_and_in_process_give_the_same_numbers(tmp_path):
@@ -141,9 +142,9 @@ def test_process_pool_and_in_process_give_the_same_numbers(tmp_path):
     finally:
         pool.shutdown()
     for a, b in zip(local, remote):
-        assert a["outcome"] == b["outcome"] and a["error"] is None
-        assert a["test_accuracy"] == b["test_accuracy"] and a["test_loss"] == b["test_loss"]
-        assert a["curve"][-1]["train_loss"] == b["curve"][-1]["train_loss"]
+        assert a.outcome == b.outcome and a.error is None
+        assert a.test_accuracy == b.test_accuracy and a.test_loss == b.test_loss
+        assert a.curve[-1]["train_loss"] == b.curve[-1]["train_loss"]
 
 
 def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
@@ -155,10 +156,10 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
         "tasks": [{"name": "lag", "distances": [4, 8]}]}, where="test")
     result = run_suite(suite, tmp_path, InProcessExecutor(), "test")
     by_learner = {}
-    for r in result["records"]:
-        by_learner.setdefault(r["spec"]["learner"], []).append(r["outcome"])
+    for r in result.records:
+        by_learner.setdefault(r.spec["learner"], []).append(r.outcome)
     assert by_learner["tests.helpers.broken:Exploding"] == ["error", "skipped"]
-    assert "boom" in next(r["error"] for r in result["records"] if r["outcome"] == "error")
+    assert "boom" in next(r.error for r in result.records if r.outcome == "error")
     assert by_learner["tcn"][0] in ("solved", "unsolved")  # the other learner still ran
 
 

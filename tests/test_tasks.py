@@ -11,9 +11,20 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tasks import TASKS, Batch, Task, TaskParameterError
+from tasks import TASKS, Adding, Batch, Copy, Hold, Induction, Lag, Recall, SelectiveCopy, Task, TaskParameterError
 from tasks.base import MAX_SIZE
+from tasks.checks import (
+    check_declarations,
+    check_deterministic,
+    check_rule,
+    check_shapes_and_dtypes,
+    check_spread,
+    check_task,
+    check_values_and_distance,
+)
 
 DISTANCES = (4, 16, 40)
 # Parameters that make each task valid at every distance in DISTANCES.
@@ -209,6 +220,36 @@ def test_induction_dependency(distance):
     assert torch.equal(b.inputs[rows, src + 1], b.targets[b.mask])
 
 
+@pytest.mark.parametrize(("distance", "n_items"), [(1, 1), (4, 1), (4, 4), (40, 1), (40, 16)])
+def test_hold_dependency(distance, n_items):
+    task = make("hold", distance, n_items=n_items, alphabet=5)
+    b = sample(task, batch_size=256)
+    assert task.seq_len == distance + n_items and task.load == n_items
+    assert (b.inputs[:, :n_items] < 5).all()
+    assert (b.inputs[:, n_items:distance] == task.blank).all() and (b.inputs[:, distance:] == task.cue).all()
+    assert torch.equal(b.targets[:, distance:], b.inputs[:, :n_items])
+    assert b.mask[:, distance:].all() and not b.mask[:, :distance].any() and torch.equal(b.mask, b.loss_mask)
+    assert (b.distance[b.mask] == distance).all(), "every answer lies exactly `distance` after its item"
+    rows, src = look_back(b)
+    assert torch.equal(b.inputs[rows, src], b.targets[b.mask])
+
+
+def test_hold_answers_are_uniform_symbols():
+    b = sample(make("hold", 8, n_items=2, alphabet=4), batch_size=8000)
+    freq = torch.bincount(b.targets[b.mask], minlength=4) / b.mask.sum()
+    assert (freq - 0.25).abs().max() < 0.02
+
+
+@pytest.mark.parametrize(("name", "params", "load"), [
+    ("copy", {"n_symbols": 3}, 3), ("copy", {}, 10), ("selective-copy", {"n_data": 5}, 5),
+    ("recall", {"n_pairs": 6}, 6), ("lag", {}, 16), ("adding", {}, 2), ("induction", {}, 1), ("hold", {}, 1),
+    ("hold", {"n_items": 8}, 8),
+])
+def test_load_is_the_items_held_across_the_gap(name, params, load):
+    task = TASKS[name](distance=16, **params)
+    assert type(task.load) is int and task.load == load
+
+
 # -- determinism -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "distance"), CASES, ids=IDS)
@@ -233,39 +274,6 @@ def test_no_global_rng(name):
 
 # -- baselines ---------------------------------------------------------------------------------------------------
 
-def memoryless_estimate(task: Task, n: int = 8192) -> dict[str, float]:
-    """Score of the best position-aware predictor that ignores the inputs, estimated by Monte Carlo.
-
-    Per position, the class frequencies of batch A give a majority guess (accuracy, scored on an independent
-    batch B) and a distribution whose plug-in entropy estimates the cross-entropy over loss positions.
-    """
-    a, b = sample(task, n, seed=11), sample(task, n, seed=12)
-    size, length = task.output_size, task.seq_len
-
-    def counts(batch: Batch, where: torch.Tensor) -> torch.Tensor:
-        pos = torch.arange(length).expand(n, length)
-        flat = (pos * size + batch.targets)[where]
-        return torch.bincount(flat, minlength=length * size).view(length, size).double()
-
-    majority = counts(a, a.mask).argmax(dim=1)
-    pos = torch.arange(length).expand(n, length)
-    accuracy = (b.targets == majority[pos])[b.mask].double().mean().item()
-    c = counts(a, a.loss_mask)
-    p = c / c.sum(dim=1, keepdim=True).clamp(min=1)
-    entropy = -(p * p.clamp(min=1e-300).log()).sum(dim=1)
-    loss = ((c.sum(dim=1) * entropy).sum() / c.sum()).item()
-    return {"accuracy": accuracy, "loss": loss}
-
-
-@pytest.mark.parametrize("name", [n for n in TASKS if TASKS[n].kind == "classification"])
-@pytest.mark.parametrize("distance", (4, 40))
-def test_classification_baseline_matches_monte_carlo(name, distance):
-    task = make(name, distance)
-    expected, measured = task.baseline(), memoryless_estimate(task)
-    assert measured["accuracy"] == pytest.approx(expected["accuracy"], abs=0.015)
-    assert measured["loss"] == pytest.approx(expected["loss"], rel=0.03, abs=0.005)
-
-
 def test_copy_baseline_is_reference_formula():
     for t in (1, 100, 1000):
         assert TASKS["copy"](distance=t).baseline()["loss"] == pytest.approx(10 * math.log(8) / (t + 20))
@@ -273,15 +281,9 @@ def test_copy_baseline_is_reference_formula():
     assert TASKS["copy"](distance=1000).baseline()["accuracy"] == 1 / 8
 
 
-@pytest.mark.parametrize("distance", (4, 40))
-def test_adding_baseline_matches_monte_carlo(distance):
-    task = make("adding", distance)
-    b = sample(task, 20000)
-    error = b.targets[b.mask] - 1.0
-    base = task.baseline()
+def test_adding_baseline_is_reference_values():
+    base = TASKS["adding"](distance=600).baseline()
     assert base["loss"] == pytest.approx(1 / 6) and base["accuracy"] == pytest.approx(0.0784)
-    assert (error ** 2).mean().item() == pytest.approx(base["loss"], abs=0.01)
-    assert (error.abs() < task.tolerance).double().mean().item() == pytest.approx(base["accuracy"], abs=0.01)
 
 
 # -- validation --------------------------------------------------------------------------------------------------
@@ -306,6 +308,9 @@ SPECIFIC_BAD = [
     ("recall", {"distance": 40, "alpha": "0.1"}, "alpha"),
     ("induction", {"distance": 1}, "distance"),
     ("induction", {"distance": 4, "prefix": 0}, "prefix"),
+    ("hold", {"distance": 3, "n_items": 4}, "distance"),
+    ("hold", {"distance": 4, "n_items": 0}, "n_items"),
+    ("hold", {"distance": 4, "alphabet": 1}, "alphabet"),
 ]
 
 
@@ -339,3 +344,292 @@ def test_large_batch(name):
     task = make(name, 1000)
     b = sample(task, batch_size=256)
     assert b.mask.shape == (256, task.seq_len) and task.seq_len >= 1000
+
+
+# -- the science checks (tasks.checks): every task passes them, every planted bug fails them -------------------------
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_builtin_tasks_pass_check_task(name):
+    check_task(TASKS[name], **PARAMS.get(name, {}))
+
+
+def test_builtin_tasks_pass_the_rule_at_the_fields_settings():
+    """Zoology's MQAR at vocabulary 8,192 (keys by rejection) and Mamba's selective copying at length 4,096."""
+    check_rule(TASKS["recall"], 224, n_pairs=16, vocab=8192)
+    check_rule(TASKS["recall"], 384, n_pairs=64, vocab=8192)
+    check_rule(TASKS["selective-copy"], 4080, n_data=16, vocab=16)
+
+
+def rows_of(b: Batch) -> torch.Tensor:
+    return torch.arange(b.mask.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class InductionTriggerAtZero(Induction):
+    """The first trigger always at position 0: each sequence rolled left to its first trigger."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        first = (b.inputs == self.trigger).long().argmax(dim=1, keepdim=True)
+        index = (torch.arange(self.seq_len) + first) % self.seq_len
+        return Batch(*(t.gather(1, index) for t in (b.inputs, b.targets, b.mask, b.distance, b.loss_mask)))
+
+
+@dataclasses.dataclass(frozen=True)
+class InductionAnswerTwoAfter(Induction):
+    """The answer is the token two after the first trigger, not the one right after it."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        first = (b.inputs == self.trigger).long().argmax(dim=1)
+        targets = b.targets.clone()
+        targets[b.mask] = b.inputs[rows_of(b), first + 2]
+        return dataclasses.replace(b, targets=targets)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectiveCopyDataUpFront(SelectiveCopy):
+    """The data tokens always in the first n positions of the noise region."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        d, n = self.distance, self.n_data
+        inputs, distance = b.inputs.clone(), b.distance.clone()
+        inputs[:, :d] = self.noise
+        inputs[:, :n] = b.targets[:, d:]
+        distance[:, d:] = d
+        return dataclasses.replace(b, inputs=inputs, distance=distance)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectiveCopyReversed(SelectiveCopy):
+    """The data reproduced last to first."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        d, targets, distance = self.distance, b.targets.clone(), b.distance.clone()
+        targets[:, d:] = b.targets[:, d:].flip(1)
+        sources = torch.arange(d, self.seq_len) - b.distance[:, d:]
+        distance[:, d:] = torch.arange(d, self.seq_len) - sources.flip(1)
+        return dataclasses.replace(b, targets=targets, distance=distance)
+
+
+@dataclasses.dataclass(frozen=True)
+class AddingFirstMarkerAtZero(Adding):
+    """The first marker always at position 0, so the distance is always T - 1."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        half, inputs, distance = self.distance // 2, b.inputs.clone(), b.distance.clone()
+        first = b.inputs[:, :half, 1].argmax(dim=1)
+        inputs[:, 0, 0] = b.inputs[rows_of(b), first, 0]  # the marked value moves with its marker: same sum
+        inputs[:, :half, 1] = 0
+        inputs[:, 0, 1] = 1
+        distance[:, -1] = self.distance - 1
+        return dataclasses.replace(b, inputs=inputs, distance=distance)
+
+
+@dataclasses.dataclass(frozen=True)
+class AddingTCNTypo(Adding):
+    """The TCN paper's baseline MSE typo, 0.1767 for 1/6."""
+
+    def baseline(self):
+        return {**super().baseline(), "loss": 0.1767}
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallInKeyOrder(Recall):
+    """The queries in key order: key i asked at the i-th query position."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        n = self.n_pairs
+        queries = b.mask.nonzero()[:, 1].view(batch_size, n)  # increasing positions in each row
+        inputs = b.inputs.clone().scatter_(1, queries, b.inputs[:, 0:2 * n:2])
+        targets = b.targets.clone().scatter_(1, queries, b.inputs[:, 1:2 * n:2])
+        distance = b.distance.clone().scatter_(1, queries, queries - 2 * torch.arange(n))
+        return dataclasses.replace(b, inputs=inputs, targets=targets, distance=distance)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallAnswersTheKeysMirror(Recall):
+    """The answer is key + V/2 (a value-looking token), not the value paired with the key."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        return dataclasses.replace(b, targets=torch.where(b.mask, b.inputs + self.vocab // 2, b.targets))
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallBaselineOverWholeVocab(Recall):
+    """Chance taken over the whole vocabulary, not the V/2 values."""
+
+    def baseline(self):
+        return {"accuracy": 1 / self.vocab, "loss": math.log(self.vocab)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LagBaselineOneTooMany(Lag):
+    """Chance as 1/(V+1): the bug the old 0.015 tolerance let through at V = 16."""
+
+    def baseline(self):
+        return {"accuracy": 1 / (self.vocab + 1), "loss": math.log(self.vocab)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LagLossOneTooMany(Lag):
+    def baseline(self):
+        return {"accuracy": 1 / self.vocab, "loss": math.log(self.vocab + 1)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LagWrongDistanceAtTheEnd(Lag):
+    """One position's distance off by one: the last."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        distance = b.distance.clone()
+        distance[:, -1] += 1
+        return dataclasses.replace(b, distance=distance)
+
+
+@dataclasses.dataclass(frozen=True)
+class LagWithoutLoad(Lag):
+    load = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyReversed(Copy):
+    """The symbols reproduced last to first (targets only: the distances still say first to first)."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        answer, targets = self.distance + self.n_symbols, b.targets.clone()
+        targets[:, answer:] = b.targets[:, answer:].flip(1)
+        return dataclasses.replace(b, targets=targets)
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyLossOverAnswersOnly(Copy):
+    """The reference loss covers all T + 2n positions, not the n answers."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        return dataclasses.replace(b, loss_mask=b.mask.clone())
+
+
+@dataclasses.dataclass(frozen=True)
+class HoldOneStepShort(Hold):
+    """The distance reported one short at every answer."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        return dataclasses.replace(b, distance=b.distance - b.mask.long())
+
+
+@dataclasses.dataclass(frozen=True)
+class HoldBaselineWithBlank(Hold):
+    """Chance counted over the alphabet plus the blank."""
+
+    def baseline(self):
+        return {"accuracy": 1 / (self.alphabet + 1), "loss": math.log(self.alphabet + 1)}
+
+
+SPREAD = "do not spread over their documented range"
+RULE = "breaks the task's rule"
+MUTANTS = [
+    (InductionTriggerAtZero, 16, {}, f"{SPREAD}: first trigger bin never took"),
+    (InductionAnswerTwoAfter, 16, {}, f"{RULE}: target at"),
+    (SelectiveCopyDataUpFront, 16, {"n_data": 4}, f"{SPREAD}: source position bin never took"),
+    (SelectiveCopyReversed, 16, {"n_data": 4}, f"{RULE}: target at"),
+    (AddingFirstMarkerAtZero, 16, {}, f"{SPREAD}: first marker bin never took"),
+    (AddingTCNTypo, 16, {}, r"baseline loss \(MSE\) is declared 0.1767"),
+    (RecallInKeyOrder, 16, {"n_pairs": 4}, f"{SPREAD}: key 1 asked before key 0 never took"),
+    (RecallAnswersTheKeysMirror, 16, {"n_pairs": 4}, f"{RULE}: target at"),
+    (RecallBaselineOverWholeVocab, 16, {"n_pairs": 4}, "baseline accuracy is declared 0.015625"),
+    (LagBaselineOneTooMany, 16, {}, "baseline accuracy is declared 0.058824"),
+    (LagLossOneTooMany, 16, {}, r"baseline loss \(cross-entropy\) is declared 2.8332"),
+    (LagWrongDistanceAtTheEnd, 16, {}, rf"{RULE}: dependency \(t - distance\) at 47 is 30, expected 31"),
+    (LagWithoutLoad, 16, {}, "load .* must be an int >= 1"),
+    (CopyReversed, 16, {"n_symbols": 4}, f"{RULE}: target at 20"),
+    (CopyLossOverAnswersOnly, 16, {}, f"{RULE}: loss positions are"),
+    (HoldOneStepShort, 16, {"n_items": 2}, rf"{RULE}: dependency \(t - distance\) at 16 is 1, expected 0"),
+    (HoldBaselineWithBlank, 16, {}, "baseline accuracy is declared 0.11111"),
+]
+
+
+@pytest.mark.parametrize(("cls", "distance", "params", "message"), MUTANTS, ids=[m[0].__name__ for m in MUTANTS])
+def test_check_task_catches_planted_bugs(cls, distance, params, message):
+    # the task each mutant breaks passes check_task (test_builtin_tasks_pass_check_task)
+    with pytest.raises(AssertionError, match=message):
+        check_task(cls, distance=distance, **params)
+
+
+# -- property-based: every task over its valid parameters follows its rule and the contract -------------------------
+
+def up_to(low: int, span: int) -> st.SearchStrategy[int]:
+    return st.integers(low, low + span)
+
+
+# Each task's parameters over their valid ranges, kept small so that each property runs in a few seconds.
+VALID_PARAMS: dict[str, st.SearchStrategy[dict]] = {
+    "lag": st.fixed_dictionaries({"distance": up_to(1, 24), "vocab": up_to(2, 40), "scored": up_to(1, 12)}),
+    "copy": st.fixed_dictionaries({"distance": up_to(1, 24), "n_symbols": up_to(1, 8), "alphabet": up_to(2, 10)}),
+    "hold": up_to(1, 8).flatmap(lambda n: st.fixed_dictionaries(
+        {"distance": up_to(n, 24), "n_items": st.just(n), "alphabet": up_to(2, 10)})),
+    "adding": st.fixed_dictionaries({"distance": up_to(2, 48)}),
+    # distances up to n + 64 reach distinct_uniform's rejection path (distance >= 32 n) for n = 1 and 2
+    "selective-copy": up_to(1, 7).flatmap(lambda n: st.fixed_dictionaries(
+        {"distance": up_to(n, 64), "n_data": st.just(n), "vocab": up_to(2, 10)})),
+    # vocabularies up to 8,192 reach the rejection path for the keys (V/2 >= 32 n)
+    "recall": up_to(1, 7).flatmap(lambda n: st.fixed_dictionaries(
+        {"distance": up_to(n, 48), "n_pairs": st.just(n), "vocab": st.integers(max(2, n), 4096).map(lambda h: 2 * h),
+         "alpha": st.floats(0.01, 1.0)})),
+    "induction": st.fixed_dictionaries({"distance": up_to(2, 30), "vocab": up_to(2, 10), "prefix": up_to(1, 11)}),
+}
+CONTRACT_AND_RULE = (check_declarations, check_shapes_and_dtypes, check_values_and_distance, check_deterministic,
+                     check_rule, check_spread)
+
+
+def test_every_task_has_a_parameter_strategy():
+    assert set(VALID_PARAMS) == set(TASKS)
+
+
+def rule_and_contract_hold(cls: type[Task], strategy: st.SearchStrategy[dict]) -> None:
+    """Run the contract and rule checks on ``cls`` for parameters drawn from ``strategy`` (hypothesis shrinks a
+    failure to its smallest parameters)."""
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(strategy)
+    def holds(params):
+        params = dict(params)
+        distance = params.pop("distance")
+        for check in CONTRACT_AND_RULE:
+            check(cls, distance, **params)
+
+    holds()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_rule_and_contract_hold_over_valid_parameters(name):
+    rule_and_contract_hold(TASKS[name], VALID_PARAMS[name])
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectiveCopyWithReplacement(SelectiveCopy):
+    """Data positions drawn with replacement: two data tokens can land on one position."""
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        d, n = self.distance, self.n_data
+        positions = torch.randint(0, d, (batch_size, n), generator=generator).sort(dim=1).values
+        inputs = torch.full_like(b.inputs, self.noise).scatter_(1, positions, b.targets[:, d:])
+        inputs[:, d:] = self.marker
+        distance = b.distance.clone()
+        distance[:, d:] = torch.arange(d, self.seq_len) - positions
+        return dataclasses.replace(b, inputs=inputs, distance=distance)
+
+
+def test_the_property_finds_a_bug_at_some_parameters():
+    with pytest.raises(AssertionError, match="data tokens among the noise"):
+        rule_and_contract_hold(SelectiveCopyWithReplacement, VALID_PARAMS["selective-copy"])

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
+from harness.config.spec import RunSpec
 from harness.errors import ReachError
-from harness.spec import RunSpec
-from harness.train import TEST, TRAIN, VALIDATION, generator, lr_factor, stream_seed, train
+from harness.run.train import TEST, TRAIN, VALIDATION, generator, lr_factor, stream_seed, train
 
 
 def test_streams_never_overlap_across_seeds():
@@ -32,32 +32,32 @@ def test_same_spec_same_numbers():
     s = RunSpec(task="lag", distance=4, learner="gru", d_model=16, steps=20, eval_every=10, batch_size=8)
     a, b = train(s), train(s)
     for key in ("test_accuracy", "test_loss", "steps_run", "params"):
-        assert a[key] == b[key]
-    assert a["curve"][-1]["train_loss"] == b["curve"][-1]["train_loss"]
+        assert getattr(a, key) == getattr(b, key)
+    assert a.curve[-1]["train_loss"] == b.curve[-1]["train_loss"]
 
 
 def test_divergence_is_an_outcome_not_a_crash():
     s = RunSpec(task="adding", distance=16, learner="rnn", d_model=16, steps=30, lr=1e30, grad_clip=0.0,
                 warmup_steps=0, eval_every=5, batch_size=8)
     r = train(s)
-    assert r["outcome"] in ("diverged", "unsolved")
-    assert r["outcome"] == "diverged", r["stop_reason"]
+    assert r.outcome in ("diverged", "unsolved")
+    assert r.outcome == "diverged", r.stop_reason
 
 
 def test_record_fields():
     r = train(RunSpec(task="copy", distance=4, learner="tcn", d_model=16, steps=10, eval_every=5, batch_size=4))
     for key in ("test_accuracy", "test_exact_match", "baseline_accuracy", "baseline_loss", "params",
                 "tokens_per_s", "curve", "test_by_distance"):
-        assert key in r
-    assert r["baseline_loss"] == 10 * math.log(8) / (4 + 20)
-    assert list(r["test_by_distance"]) == ["14"]  # copy answers depend on inputs T + 10 back
+        assert getattr(r, key) is not None, key
+    assert r.baseline_loss == 10 * math.log(8) / (4 + 20)
+    assert list(r.test_by_distance) == ["14"]  # copy answers depend on inputs T + 10 back
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_training_on_gpu_matches_the_contract():
     r = train(RunSpec(task="lag", distance=4, learner="transformer", d_model=16, steps=20, eval_every=10,
                       batch_size=8, device="cuda"))
-    assert r["device"].startswith("cuda") and 0 <= r["test_accuracy"] <= 1
+    assert r.device.startswith("cuda") and 0 <= r.test_accuracy <= 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where CUDA is missing")
@@ -67,12 +67,12 @@ def test_cuda_requested_without_cuda_is_a_clear_error():
 
 
 def test_training_stops_past_the_threshold_and_records_when_it_was_reached():
-    from harness.train import stop_level
+    from harness.run.train import stop_level
 
     s = RunSpec(task="lag", distance=4, learner="tcn", d_model=16, steps=400, eval_every=10, batch_size=16)
     assert stop_level(s) == 0.995
     r = train(s)
-    assert r["outcome"] == "solved", r["test_accuracy"]
-    assert r["curve"][-1]["val_accuracy"] >= 0.995 and r["steps_run"] < 400
-    first = next(c["step"] for c in r["curve"] if c["val_accuracy"] >= 0.99)
-    assert r["steps_to_solve"] == first <= r["steps_run"]
+    assert r.outcome == "solved", r.test_accuracy
+    assert r.curve[-1]["val_accuracy"] >= 0.995 and r.steps_run < 400
+    first = next(c["step"] for c in r.curve if c["val_accuracy"] >= 0.99)
+    assert r.steps_to_solve == first <= r.steps_run

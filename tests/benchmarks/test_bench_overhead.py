@@ -1,4 +1,4 @@
-"""The harness's own cost: harness.train.train() against a bare hand-written PyTorch loop on the same model, data,
+"""The harness's own cost: harness.run.train.train() against a bare hand-written PyTorch loop on the same model, data,
 optimiser, schedule and clipping, for the same number of steps, in one run. Target: at most 3% more per step.
 
 How it is timed. Each side runs SHORT and LONG steps (train(): the whole call, model build, validation set and
@@ -16,9 +16,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.model import build_model
-from harness.spec import RunSpec
-from harness.train import MODEL_INIT, TRAIN, generator, lr_factor, stream_seed, train
+from harness.config.spec import RunSpec
+from harness.run.model import build_model
+from harness.run.train import MODEL_INIT, TRAIN, generator, lr_factor, stream_seed, train
 from tests.benchmarks.workloads import median
 
 SHORT, LONG = 10, 110
@@ -52,7 +52,7 @@ def bare_loop(spec: RunSpec) -> torch.nn.Module:
 
 def harness_loop(spec: RunSpec) -> torch.nn.Module:
     record, model = train(spec, return_model=True)
-    assert record["steps_run"] == spec.steps and record["outcome"] != "diverged", record["stop_reason"]
+    assert record.steps_run == spec.steps and record.outcome != "diverged", record.stop_reason
     return model
 
 

@@ -1,11 +1,11 @@
-"""End to end: a tiny suite (three learners, lag at distance 4, 20 steps) through harness.sweep.run_suite on the
+"""End to end: a tiny suite (three learners, lag at distance 4, 20 steps) through harness.run.sweep.run_suite on the
 in-process executor, into a fresh results folder per round (a reused folder would resume and skip every run)."""
 
 import itertools
 
-from harness.executors import InProcessExecutor
-from harness.suites import Suite
-from harness.sweep import run_suite
+from harness.config.suites import Suite
+from harness.run.executors import InProcessExecutor
+from harness.run.sweep import run_suite
 
 SUITE = {
     "name": "bench-smoke", "seeds": [0], "prune": False,
@@ -25,10 +25,10 @@ def test_smoke_sweep(benchmark, tmp_path):
         return (suite, next(folders), InProcessExecutor(), "pytest tests/benchmarks"), {}
 
     result = benchmark.pedantic(run_suite, setup=fresh_folder, rounds=3, warmup_rounds=0)
-    records = result["records"]
-    assert [r["label"] for r in records] == ["lstm", "tcn", "transformer"]
-    assert all(r["outcome"] in ("solved", "unsolved") for r in records), [r.get("error") for r in records]
-    tokens = sum(r["steps_run"] for r in records) * 8 * records[0]["seq_len"]
+    records = result.records
+    assert [r.label for r in records] == ["lstm", "tcn", "transformer"]
+    assert all(r.outcome in ("solved", "unsolved") for r in records), [r.error for r in records]
+    tokens = sum(r.steps_run for r in records) * 8 * records[0].seq_len
     benchmark.extra_info.update({"runs": len(records), "tokens": tokens})
     if benchmark.stats is not None:
         benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats.stats.median

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from harness.model import SequenceModel, build_model, count_parameters
-from harness.spec import make_task
-from harness.train import task_loss
+from harness.config.spec import make_task
+from harness.run.model import SequenceModel, build_model, count_parameters
+from harness.run.train import task_loss
 from learners import LEARNERS
 from tasks import Batch, Task
 
@@ -60,8 +60,8 @@ class TrainStep:
 
     def info(self) -> dict[str, Any]:
         """Parameters and FLOPs of one step (forward + backward; 2 FLOPs per multiply-add, matrix products
-        only, see harness.flops) for benchmark.extra_info."""
-        from harness.flops import count_flops
+        only, see harness.measure.flops) for benchmark.extra_info."""
+        from harness.measure.flops import count_flops
 
         return {"learner": self.learner, "seq_len": self.n, "batch": self.batch.inputs.shape[0],
                 "d_model": D_MODEL, "n_layers": N_LAYERS, "tokens": self.tokens,

@@ -10,57 +10,24 @@ an interrupted sweep resumes to the same result.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import datetime as dt
 import json
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.spec import RunSpec
-from harness.store import ResultsFolder, environment, now_iso
-from harness.suites import Suite
-
-FAILED = ("unsolved", "diverged", "error")
-
-
-def folder_prefix(suite: Suite) -> str:
-    """The suite's name as a file-system-safe prefix of its results folders."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
-
-
-def default_out(suite: Suite, root: Path = Path("results")) -> Path:
-    """results/<suite>-<timestamp>: a new folder for a new sweep."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = folder_prefix(suite)
-    return root / f"{safe}-{stamp}"
-
-
-def interrupted_out(suite: Suite, root: Path = Path("results")) -> Path | None:
-    """The newest results folder of this very suite whose last session never ended (killed, interrupted),
-    so that re-running the same command without --out resumes it. None when there is none."""
-    safe = folder_prefix(suite)
-    wanted = suite.to_toml()
-    for folder in sorted(root.glob(f"{safe}-*"), reverse=True):
-        try:
-            sessions = json.loads((folder / "env.json").read_text()).get("sessions", [])
-            same = (folder / "suite.toml").read_text(encoding="utf-8") == wanted
-        except (OSError, ValueError):
-            continue
-        if same and sessions and sessions[-1].get("end") is None:
-            return folder
-    return None
+from harness.config.spec import RunSpec
+from harness.config.suites import Suite
+from harness.run.executors import Executor
+from harness.store.folder import ResultsFolder
+from harness.store.provenance import environment, now_iso
+from harness.store.record import FAILED, Outcome, RunRecord
 
 
 def group_key(spec: RunSpec) -> tuple[str, str]:
     return (spec.task, spec.label)
-
-
-def skipped_record(spec: RunSpec, failed_at: int) -> dict[str, Any]:
-    return {"id": spec.id, "spec": spec.to_dict(), "label": spec.label, "outcome": "skipped",
-            "stop_reason": f"failed at a shorter distance ({failed_at}) in every seed", "error": None}
 
 
 class Ladder:
@@ -72,7 +39,7 @@ class Ladder:
         for spec in specs:
             self.rungs[group_key(spec)][spec.distance].append(spec)
 
-    def plan(self, done: dict[str, dict[str, Any]],
+    def plan(self, done: dict[str, RunRecord],
              in_flight: set[str]) -> tuple[list[RunSpec], list[tuple[RunSpec, int]]]:
         """(specs ready to run now, (spec, failed distance) pairs to record as skipped)."""
         ready: list[RunSpec] = []
@@ -90,21 +57,34 @@ class Ladder:
                     if self.prune:
                         break  # the next rung waits for this one
                     continue
-                if self.prune and all(done[s.id]["outcome"] in FAILED for s in specs):
+                if self.prune and all(done[s.id].outcome in FAILED for s in specs):
                     failed_at = distance
         return ready, skip
 
 
-def run_suite(suite: Suite, out: Path, executor: Any, command: str,
-              progress: Callable[..., Any] | None = None) -> dict[str, Any]:
-    """Run (or resume) ``suite`` into ``out``. Returns {"records": [...], "counts": {...}, "seconds": ...}."""
+@dataclass
+class SweepResult:
+    """What ``run_suite`` returns: this suite's records (resumed ones included), counts per outcome, seconds
+    of this session, how many runs an earlier session had finished, and the folder."""
+
+    records: list[RunRecord]
+    counts: dict[str, int]
+    seconds: float
+    resumed: int
+    folder: Path
+
+
+def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
+              progress: Callable[..., Any] | None = None) -> SweepResult:
+    """Run (or resume) ``suite`` into ``out`` on ``executor``; ``progress`` (if given) is called with
+    ("start" | "submitted" | "finished" | "skipped", **info) as the sweep goes."""
     specs = suite.specs()
     wanted = {s.id for s in specs}
     with ResultsFolder(out) as folder:
-        done: dict[str, dict[str, Any]] = {}
+        done: dict[str, RunRecord] = {}
         for record in folder.existing:
-            if record["id"] in wanted and record.get("outcome") != "skipped":
-                done[record["id"]] = record
+            if record.id in wanted and record.outcome is not Outcome.SKIPPED:
+                done[record.id] = record
         resumed = len(done)
         folder.write_text("suite.toml", suite.to_toml())
         env_path = folder.path / "env.json"
@@ -117,7 +97,7 @@ def run_suite(suite: Suite, out: Path, executor: Any, command: str,
         folder.write_text("env.json", json.dumps(env, indent=2))
 
         ladder = Ladder(specs, suite.prune)
-        skipped: dict[str, dict[str, Any]] = {}
+        skipped: dict[str, RunRecord] = {}
         futures: dict[cf.Future, RunSpec] = {}
         t0 = time.perf_counter()
         if progress:
@@ -127,7 +107,7 @@ def run_suite(suite: Suite, out: Path, executor: Any, command: str,
                 ready, skip = ladder.plan(done, {s.id for s in futures.values()})
                 for spec, failed_at in skip:
                     if spec.id not in skipped:
-                        skipped[spec.id] = skipped_record(spec, failed_at)
+                        skipped[spec.id] = RunRecord.skipped(spec, failed_at)
                         if progress:
                             progress("skipped", spec=spec, record=skipped[spec.id])
                 for spec in ready:
@@ -146,11 +126,11 @@ def run_suite(suite: Suite, out: Path, executor: Any, command: str,
                         progress("finished", spec=spec, record=record)
         finally:
             if futures:  # interrupted: what is running now is lost and re-run on resume; nothing else is
-                getattr(executor, "abort", executor.shutdown)()
+                executor.abort()
         # skipped records are appended once, so the table shows them; they are recomputed on resume
-        present = {r["id"] for r in folder.existing if r.get("outcome") == "skipped"}
+        present = {r.id for r in folder.existing if r.outcome is Outcome.SKIPPED}
         for record in skipped.values():
-            if record["id"] not in present:
+            if record.id not in present:
                 folder.append(record)
         records = [done.get(s.id) or skipped.get(s.id) for s in specs]
         records = [r for r in records if r is not None]
@@ -159,10 +139,5 @@ def run_suite(suite: Suite, out: Path, executor: Any, command: str,
         folder.write_text("env.json", json.dumps(env, indent=2))
         counts: dict[str, int] = defaultdict(int)
         for r in records:
-            counts[r["outcome"]] += 1
-        return {"records": records, "counts": dict(counts), "seconds": time.perf_counter() - t0,
-                "resumed": resumed, "folder": folder.path}
-
-
-def eprint(*args: Any) -> None:
-    print(*args, file=sys.stderr)
+            counts[str(r.outcome)] += 1
+        return SweepResult(records, dict(counts), time.perf_counter() - t0, resumed, folder.path)

@@ -1,4 +1,4 @@
-"""Figures and a generated reading of the probes (harness.probes): what the report shows under "Table 1".
+"""Figures and a generated reading of the probes (harness.measure.probes): what the report shows under "Table 1".
 
 ``probe_figures(folder, fig_dir)`` draws from ``folder/probes/*.csv`` only (no model is run) and returns
 [{"key", "title", "path_png", "path_svg", "caption"}] for the figures it could draw:
@@ -27,7 +27,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from harness.plots import Style, save_figure
+from harness.report.plots import Style, save_figure
 
 matplotlib.use("Agg")
 
@@ -194,7 +194,7 @@ def probe_figures(folder: Path, fig_dir: Path) -> list[dict[str, Any]]:
         f = flops[flops["pass"] == "forward"]
         add("probe-flops", flops_figure(flops, style), "FLOPs against n and d",
             f"Forward FLOPs of one sequence counted by torch's FlopCounterMode (matrix products only, "
-            f"2 per multiply-add; fused CPU LSTM and SDPA kernels counted as harness.flops explains; masks not "
+            f"2 per multiply-add; fused CPU LSTM and SDPA kernels counted as harness.measure.flops explains; masks not "
             f"discounted). Left: over n = {int(f.n.min())}..{int(f.n.max())} at each learner's d_model; right: "
             f"over d at n = {int(f[f.sweep == 'd'].n.iloc[0]) if (f.sweep == 'd').any() else '-'}. On log-log "
             f"axes the slope is the exponent of Table 1's complexity column.")

@@ -12,50 +12,47 @@ Layout of ``results/<suite>-<timestamp>/`` (or ``--out DIR``):
 A run cut off half-way never reaches runs.jsonl, so re-running the same command re-runs it. A torn last
 line (a kill during the write) is moved to ``runs.jsonl.torn`` and dropped; any other unreadable line is a
 corrupt folder and is reported, never rewritten.
+
+Folder names: ``results/<suite>-<timestamp>`` for a new sweep (``default_out``); re-running the same command
+without ``--out`` resumes the newest folder of the same suite whose last session never ended
+(``interrupted_out``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import importlib.metadata
 import json
 import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ReachError
+from harness.store.provenance import now_iso
+from harness.store.record import RunRecord
 
 RUNS = "runs.jsonl"
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
-
-
-def read_runs(folder: Path) -> list[dict[str, Any]]:
+def read_runs(folder: Path) -> list[RunRecord]:
     """All complete records of ``folder/runs.jsonl``, later records of the same id replacing earlier ones."""
     path = Path(folder) / RUNS
     if not path.exists():
         return []
     data = path.read_bytes()
     lines = data.split(b"\n")
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, RunRecord] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or "id" not in record:
-                raise ValueError("not a run record")
+            record = RunRecord.from_json(json.loads(line))
         except ValueError:
             if number == len(lines) and not data.endswith(b"\n"):
                 continue  # torn tail of an interrupted write: not a finished run
             raise ReachError(f"{path} line {number} is corrupt (not a run record); move the folder aside "
                              f"or pass another --out") from None
-        records[record["id"]] = record
+        records[record.id] = record
     return list(records.values())
 
 
@@ -115,9 +112,9 @@ class ResultsFolder:
             f.flush()
             os.fsync(f.fileno())
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: RunRecord) -> None:
         """Append one record as one line; flushed and fsynced before returning."""
-        line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+        line = json.dumps(record.to_json(), separators=(",", ":"), default=str) + "\n"
         with open(self.path / RUNS, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
@@ -137,45 +134,29 @@ def write_atomic(target: Path, text: str) -> Path:
     return target
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent.parent)
-        commit = out.stdout.strip() or None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, cwd=Path(__file__).resolve().parent.parent).stdout.strip()
-        return f"{commit}{'+dirty' if dirty else ''}" if commit else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+def folder_prefix(suite: Any) -> str:
+    """The suite's name as a file-system-safe prefix of its results folders."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in suite.name)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def default_out(suite: Any, root: Path = Path("results")) -> Path:
+    """results/<suite>-<timestamp>: a new folder for a new sweep."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = folder_prefix(suite)
+    return root / f"{safe}-{stamp}"
 
 
-def environment(threads: int | None = None) -> dict[str, Any]:
-    """Versions, hardware and threads: recorded with every results folder and every probe figure."""
-    import torch
-
-    versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for dist in ("numpy", "pandas", "seaborn", "matplotlib", "rich", "jinja2", "ray"):
+def interrupted_out(suite: Any, root: Path = Path("results")) -> Path | None:
+    """The newest results folder of this very suite whose last session never ended (killed, interrupted),
+    so that re-running the same command without --out resumes it. None when there is none."""
+    safe = folder_prefix(suite)
+    wanted = suite.to_toml()
+    for folder in sorted(root.glob(f"{safe}-*"), reverse=True):
         try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
+            sessions = json.loads((folder / "env.json").read_text()).get("sessions", [])
+            same = (folder / "suite.toml").read_text(encoding="utf-8") == wanted
+        except (OSError, ValueError):
             continue
-    env = {
-        "versions": versions,
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "torch_threads_per_run": threads if threads is not None else torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "git_commit": git_commit(),
-    }
-    return env
+        if same and sessions and sessions[-1].get("end") is None:
+            return folder
+    return None

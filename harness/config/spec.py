@@ -9,7 +9,6 @@ the thread count are excluded, so a sweep resumed with other workers skips what 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -17,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from harness.config.registry import learner_class, task_class
 from harness.errors import ReachError
-from harness.registry import learner_class, task_class
+from harness.text import did_you_mean
 from learners import LearnerOptionError
 from tasks import Task, TaskParameterError
 
@@ -69,8 +69,7 @@ class RunSpec:
         names = cls.field_names()
         for key in data:
             if key not in names:
-                near = difflib.get_close_matches(key, names, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                hint = did_you_mean(key, names)
                 raise ReachError(f"{where}: unknown key '{key}'{hint}")
         missing = [k for k in ("task", "distance", "learner") if k not in data]
         if missing:

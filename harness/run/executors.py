@@ -1,12 +1,12 @@
-"""Executors: where runs execute. One small interface: ``submit(spec) -> concurrent.futures.Future`` of the
-run's record, and ``shutdown()``. Every run seeds itself from its spec and uses ``spec.threads`` torch
-threads, so the same specs give the same numbers on every executor.
+"""Executors: where runs execute. One small interface (``Executor``): ``submit(spec)`` returns a
+``concurrent.futures.Future`` of the run's record; ``shutdown()`` and ``abort()`` end it. Every run seeds itself
+from its spec and uses ``spec.threads`` torch threads, so the same specs give the same numbers on every executor.
 
 - ``InProcessExecutor``: runs each spec when submitted, in this process (debugging, tests).
 - ``ProcessPoolExecutor``: a local pool of spawned worker processes, one torch thread each (spawn, not
   fork: forking after OpenMP has started deadlocks or crawls). A worker that dies (killed, out of memory)
   breaks the pool; the pool is rebuilt and the run retried once before it is recorded as an error.
-- ``RayExecutor`` (harness.ray_executor): Ray tasks on a local or remote cluster.
+- ``RayExecutor`` (harness.run.ray_executor): Ray tasks on a local or remote cluster.
 """
 
 from __future__ import annotations
@@ -14,43 +14,26 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
-import time
-from typing import Any
+from typing import Any, Protocol
 
-from harness.spec import RunSpec
-
-
-def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
-    """Run one spec (given as a dict, so it crosses process boundaries cheaply); never raises for run
-    failures: an exception becomes an "error" record."""
-    from harness.train import failed_record, train
-
-    spec = RunSpec.from_dict(spec_dict)
-    t0 = time.perf_counter()
-    try:
-        return train(spec)
-    except Exception as exc:  # a run that raised is a recorded outcome; the sweep goes on
-        return failed_record(spec, exc, time.perf_counter() - t0)
+from harness.config.spec import RunSpec
+from harness.errors import ReachError
+from harness.run.worker import execute, init_pool_worker
+from harness.store.record import RunRecord
 
 
-def _exit_with_driver(driver: int, interval: float = 1.0) -> None:
-    """Exit this worker once the driver process is gone (killed, crashed): an orphaned worker would finish
-    its run for nobody and hold a core. A thread watching the parent pid, since PR_SET_PDEATHSIG follows the
-    thread that spawned the worker, which for a rebuilt pool is a short-lived callback thread."""
-    while os.getppid() == driver:
-        time.sleep(interval)
-    os._exit(1)
+class Executor(Protocol):
+    """Where runs execute: ``submit`` returns a future of the run's record; ``shutdown`` frees the workers once
+    the sweep is done; ``abort`` stops the work still running now (the sweep was interrupted)."""
 
+    name: str
+    workers: int  # runs that execute at once
 
-def _worker_init() -> None:
-    import threading
+    def submit(self, spec: RunSpec) -> cf.Future: ...
 
-    import torch
+    def shutdown(self) -> None: ...
 
-    threading.Thread(target=_exit_with_driver, args=(os.getppid(),), daemon=True).start()
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
+    def abort(self) -> None: ...
 
 
 class InProcessExecutor:
@@ -67,6 +50,9 @@ class InProcessExecutor:
     def shutdown(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass
+
 
 class ProcessPoolExecutor:
     name = "process-pool"
@@ -79,7 +65,7 @@ class ProcessPoolExecutor:
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                                      initializer=_worker_init)
+                                      initializer=init_pool_worker, initargs=(os.getpid(),))
 
     def submit(self, spec: RunSpec) -> cf.Future:
         outer: cf.Future = cf.Future()
@@ -103,9 +89,7 @@ class ProcessPoolExecutor:
             elif isinstance(exc, cf.process.BrokenProcessPool) and retries_left > 0:
                 self._submit(spec, outer, retries_left - 1)
             else:
-                from harness.train import failed_record
-
-                outer.set_result(failed_record(spec, RuntimeError(f"worker process died: {exc}")))
+                outer.set_result(RunRecord.failure(spec, RuntimeError(f"worker process died: {exc}")))
 
         inner.add_done_callback(done)
 
@@ -121,15 +105,15 @@ class ProcessPoolExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def make_executor(name: str, workers: int, **kwargs: Any):
-    from harness.errors import ReachError
-
+def make_executor(name: str, workers: int, **kwargs: Any) -> Executor:
+    """The executor ``name`` ('in-process', 'process-pool', 'ray') with ``workers`` runs at once; Ray options
+    (address, cpus_per_run, gpus_per_run, retries) go through ``kwargs``."""
     if name == "in-process":
         return InProcessExecutor()
     if name == "process-pool":
         return ProcessPoolExecutor(workers)
-    if name == "ray":
-        from harness.ray_executor import RayExecutor
+    if name == "ray":  # imported here: Ray is optional (requirements-ray.txt)
+        from harness.run.ray_executor import RayExecutor
 
         return RayExecutor(workers=workers, **kwargs)
     raise ReachError(f"unknown executor '{name}' (choose in-process, process-pool or ray)")

@@ -37,9 +37,13 @@ import warnings
 from collections import defaultdict
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from harness.config.probes import PROBES
+from harness.measure.probe_learners import INPUT_SEED, ProbeLearner
 
 aten = torch.ops.aten
 
@@ -138,3 +142,60 @@ def analytic_forward_flops(learner: nn.Module, batch: int, n: int) -> int | None
         padded = -(-n // w) * w  # the chunked kernel pads n up to whole chunks of w queries, 2w keys each
         return batch * layers * (24 * n * d * d + 4 * padded * 2 * w * d)
     return None
+
+
+# -- FLOP counts shared by the flops and throughput probes ----------------------------------------------------
+class FlopCache:
+    """Counted FLOPs per aten op of one batch-1 call, keyed by (learner label, d, max_len, n, backward).
+
+    Counts depend on shapes only, so the flops and throughput probes share them instead of counting twice
+    (counting a recurrent net at n = 1024 takes seconds of per-op dispatch).
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[Any, ...], dict[str, int]] = {}
+
+    def by_op(self, pl: ProbeLearner, module: torch.nn.Module, n: int, d: int, max_len: int,
+              backward: bool) -> dict[str, int]:
+        key = (pl.label, pl.n_layers, d, max_len, n, backward)
+        if key not in self.counts:
+            device = next(module.parameters()).device
+            x = torch.randn(1, n, d, generator=torch.Generator().manual_seed(INPUT_SEED)).to(device)
+            self.counts[key] = count_flops_by_op(module, x, backward=backward)
+        return self.counts[key]
+
+    def total(self, *args: Any, **kwargs: Any) -> int:
+        return sum(self.by_op(*args, **kwargs).values())
+
+
+# -- FLOPs ---------------------------------------------------------------------------------------------------
+def sweep_flops(learners: list[ProbeLearner], opts: dict[str, Any], max_len: int | None = None,
+                flop_cache: FlopCache | None = None) -> pd.DataFrame:
+    """Counted FLOPs of one sequence (batch 1) over n at each learner's d_model and over d at ``length_at``.
+
+    One row per (learner, sweep, n or d, pass): sweep "n" and "d" are forward passes; with ``backward`` one
+    more row, sweep "point", pass "forward+backward", at (length_at, d_model). Columns flops,
+    flops_attention (the attention core: scores and weighted sums), flops_per_token, method (how ops the
+    stock counter misses were counted). Learners are built with ``max_len`` (default: the largest length).
+    """
+    opts = PROBES["flops"].resolve(opts, "probe flops")
+    max_len = max_len or max(max(opts["lengths"]), opts["length_at"])
+    flop_cache = flop_cache or FlopCache()
+    rows = []
+    for pl in learners:
+        points = [("n", "forward", n, pl.d_model) for n in opts["lengths"]]
+        points += [("d", "forward", opts["length_at"], d) for d in opts["widths"]]
+        if opts["backward"]:
+            points += [("point", "forward", opts["length_at"], pl.d_model),
+                       ("point", "forward+backward", opts["length_at"], pl.d_model)]
+        modules: dict[int, torch.nn.Module] = {}
+        for sweep, pass_name, n, d in points:
+            if d not in modules:
+                modules[d] = pl.build(max_len, d_model=d).eval()
+            by_op = flop_cache.by_op(pl, modules[d], n, d, max_len, pass_name != "forward")
+            total = sum(by_op.values())
+            rows.append({"learner": pl.label, "name": pl.name, "family": pl.cls.family, "sweep": sweep,
+                         "n": n, "d": d, "n_layers": pl.n_layers, "pass": pass_name, "flops": total,
+                         "flops_attention": attention_core_flops(by_op), "flops_per_token": total / n,
+                         "ops": ",".join(sorted(by_op)), "method": METHOD_NOTE.get(pl.name, "stock counter")})
+    return pd.DataFrame(rows)

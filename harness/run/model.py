@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from harness.config.registry import learner_class
 from harness.errors import ReachError
-from harness.registry import learner_class
 from learners import Learner, LearnerOptionError
 from tasks import Task
 

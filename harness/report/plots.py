@@ -1,6 +1,6 @@
 """Figures of a sweep (seaborn on matplotlib's object API: no pyplot state, no GUI backend).
 
-Every function takes tables from :mod:`harness.analysis` (or run records) and returns a matplotlib
+Every function takes tables from :mod:`harness.report.analysis` (or run records) and returns a matplotlib
 ``Figure``, or None when there is nothing to draw. :func:`save_figure` writes a figure as PNG (for the
 report, embedded as base64) and as SVG (for papers). Colours, line styles and markers are fixed per learner
 label across all figures: colour per label, line style and marker per family (recurrent solid/circle,
@@ -20,6 +20,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
+
+from harness.store.record import TRAINED, Outcome, RunRecord
 
 FAMILY_ORDER = ("recurrent", "convolutional", "attention", "other")
 FAMILY_DASH = {"recurrent": "", "convolutional": (5, 2), "attention": (1.5, 1.5), "other": (6, 2, 1, 2)}
@@ -133,11 +135,11 @@ def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str
     from the lowest to the highest seed, one point per seed), the memoryless baseline in grey. Labels are
     nudged sideways by at most a tenth of an octave so that equal values stay distinguishable.
 
-    ``frame`` is :func:`harness.analysis.runs_frame` output; only runs that trained and have an accuracy are
+    ``frame`` is :func:`harness.store.table.runs_frame` output; only runs that trained and have an accuracy are
     drawn. Skipped and pending runs are not drawn at all (never as zeros); error runs have no accuracy.
     ``baselines``: (task, distance) -> memoryless accuracy (default: the frame's baseline_accuracy column).
     """
-    data = frame[frame.outcome.isin(["solved", "unsolved", "diverged"])].copy()
+    data = frame[frame.outcome.isin(TRAINED)].copy()
     data["test_accuracy"] = pd.to_numeric(data.test_accuracy, errors="coerce")
     data = data.dropna(subset=["test_accuracy"])
     if data.empty:
@@ -182,8 +184,8 @@ def steps_figure(frame: pd.DataFrame, style: Style) -> Figure | None:
     """Steps to solve against distance: solved runs as points (one per seed) joined by the mean over solved
     seeds; runs that trained but did not solve as crosses drawn at their step budget. Points are nudged
     sideways per label so that equal values stay visible."""
-    data = frame[frame.outcome.isin(["solved", "unsolved", "diverged"])].copy()
-    if data.empty or not (data.outcome == "solved").any():
+    data = frame[frame.outcome.isin(TRAINED)].copy()
+    if data.empty or not (data.outcome == Outcome.SOLVED).any():
         return None
     tasks = sorted(data.task.unique())
     labels = style.ordered(data.label.unique())
@@ -196,14 +198,14 @@ def steps_figure(frame: pd.DataFrame, style: Style) -> Figure | None:
             for i, lab in enumerate(present):
                 nudge = 2 ** (0.07 * (i - (len(present) - 1) / 2))
                 g = d[d.label == lab]
-                solved = g[g.outcome == "solved"].dropna(subset=["steps_to_solve"])
+                solved = g[g.outcome == Outcome.SOLVED].dropna(subset=["steps_to_solve"])
                 if len(solved):
                     mean = solved.groupby("distance").steps_to_solve.mean()
                     ax.plot(mean.index * nudge, mean.values, color=style.colour(lab), linestyle=style.linestyle(lab),
                             marker=style.marker(lab), markersize=5, linewidth=1.6)
                     ax.scatter(solved.distance * nudge, solved.steps_to_solve, color=style.colour(lab), s=12,
                                alpha=0.6, linewidths=0)
-                failed = g[g.outcome != "solved"]
+                failed = g[g.outcome != Outcome.SOLVED]
                 if len(failed):
                     ax.scatter(failed.distance * nudge, pd.to_numeric(failed.steps, errors="coerce"),
                                color=style.colour(lab), marker="x", s=28, linewidths=1.2)
@@ -217,19 +219,18 @@ def steps_figure(frame: pd.DataFrame, style: Style) -> Figure | None:
     return fig
 
 
-def curves_figure(records: list[dict[str, Any]], picks: dict[str, int], style: Style,
+def curves_figure(records: list[RunRecord], picks: dict[str, int], style: Style,
                   threshold: float = 0.99) -> Figure | None:
     """Validation accuracy against training step for representative runs: per task in ``picks`` (task ->
     distance), one curve per learner label, its lowest seed that trained. The memoryless baseline is grey."""
     panels = []
     for task, distance in sorted(picks.items()):
-        chosen: dict[str, dict[str, Any]] = {}
+        chosen: dict[str, RunRecord] = {}
         for r in records:
-            spec = r.get("spec", {})
-            if spec.get("task") != task or spec.get("distance") != distance or not r.get("curve"):
+            if r.task != task or r.distance != distance or not r.curve:
                 continue
-            lab = r.get("label") or spec.get("learner")
-            if lab not in chosen or spec.get("seed", 0) < chosen[lab]["spec"].get("seed", 0):
+            lab = r.label
+            if lab not in chosen or r.seed < chosen[lab].seed:
                 chosen[lab] = r
         if chosen:
             panels.append((task, distance, chosen))
@@ -240,10 +241,10 @@ def curves_figure(records: list[dict[str, Any]], picks: dict[str, int], style: S
         fig, axes = _grid(len(panels), 2, legend_rows=math.ceil((len(labels) + 2) / 4))
         for ax, (task, distance, chosen) in zip(axes, panels):
             for lab in style.ordered(chosen):
-                curve = pd.DataFrame(chosen[lab]["curve"])
+                curve = pd.DataFrame(chosen[lab].curve)
                 ax.plot(curve.step, curve.val_accuracy, color=style.colour(lab), linestyle=style.linestyle(lab),
                         marker=style.marker(lab), markersize=3.5, linewidth=1.6)
-            bases = [r.get("baseline_accuracy") for r in chosen.values() if r.get("baseline_accuracy") is not None]
+            bases = [r.baseline_accuracy for r in chosen.values() if r.baseline_accuracy is not None]
             if bases:
                 ax.axhline(sum(bases) / len(bases), color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
             ax.axhline(threshold, color="#2da44e", linewidth=0.8, alpha=0.6)
@@ -262,7 +263,7 @@ def breakdown_figure(table: pd.DataFrame, panels: list[tuple[str, int]], style: 
                      baselines: dict[str, float]) -> Figure | None:
     """Test accuracy against per-position dependency distance (log2 bins), one panel per (task, run
     distance) in ``panels``, one line per learner label; seeds pooled (micro accuracy). ``table`` is
-    :func:`harness.analysis.position_breakdown` output; ``baselines``: task -> memoryless accuracy."""
+    :func:`harness.report.analysis.position_breakdown` output; ``baselines``: task -> memoryless accuracy."""
     panels = [(t, d) for t, d in panels if len(table[(table.task == t) & (table.distance == d)])]
     if not panels:
         return None

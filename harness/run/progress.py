@@ -9,15 +9,18 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from harness.store.record import Outcome, RunRecord
 
-def describe(record: dict[str, Any]) -> str:
-    outcome = record["outcome"]
-    if outcome in ("solved", "unsolved"):
-        steps = f" at step {record['steps_to_solve']}" if outcome == "solved" else f" ({record['steps_run']} steps)"
-        return f"{outcome}{steps}, test accuracy {record['test_accuracy']:.3f}, {record['wall_seconds']:.1f} s"
-    if outcome == "error":
-        return f"error: {record['error']}"
-    return f"{outcome}: {record.get('stop_reason', '')}"
+
+def describe(record: RunRecord) -> str:
+    """One line: the outcome, steps, test accuracy and seconds of a finished run."""
+    outcome = record.outcome
+    if outcome in (Outcome.SOLVED, Outcome.UNSOLVED):
+        steps = f" at step {record.steps_to_solve}" if outcome is Outcome.SOLVED else f" ({record.steps_run} steps)"
+        return f"{outcome}{steps}, test accuracy {record.test_accuracy:.3f}, {record.wall_seconds:.1f} s"
+    if outcome is Outcome.ERROR:
+        return f"error: {record.error}"
+    return f"{outcome}: {record.stop_reason}"
 
 
 class SweepProgress:

@@ -1,4 +1,4 @@
-"""Built-in suites, written in the TOML schema of harness.suites (so they load through the same path).
+"""Built-in suites, written in the TOML schema of harness.config.suites (so they load through the same path).
 
 Budgets were tuned on the project's 2-core machine so that ``long-range`` (probes included) ends within
 10 minutes with 2 worker processes while still separating the families. Learning rates per learner were
@@ -30,7 +30,7 @@ ALL_LEARNERS: list[dict[str, Any]] = [
 # The topic suites have the time to add the learned relative position bias (Shaw et al. 2018).
 TOPIC_LEARNERS = ALL_LEARNERS + [{"name": "transformer", "options": {"positions": "relative"}, "lr": 3e-3}]
 
-# Table 1 measured (harness.probes): the table1 suite runs only these; long-range runs them once too.
+# Table 1 measured (harness.measure.probes): the table1 suite runs only these; long-range runs them once too.
 TABLE1_PROBES: dict[str, dict[str, Any]] = {
     "gradient": {"length": 64, "batch": 4, "projections": 16, "train_steps": 200, "distance": 16},
     "throughput": {"lengths": [64, 128, 256, 512, 1024], "tokens": 2048, "warmup": 1, "repeats": 5, "threads": 1},

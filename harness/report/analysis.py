@@ -7,32 +7,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-COLUMNS = ["id", "task", "label", "learner", "distance", "seed", "outcome", "test_accuracy", "test_loss",
-           "test_exact_match", "baseline_accuracy", "baseline_loss", "steps_run", "steps_to_solve", "params",
-           "d_model", "n_layers", "seq_len", "tokens_per_s", "train_seconds", "wall_seconds", "lr", "steps",
-           "solve_threshold", "stop_reason", "error"]
-
-
-def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run record, flat columns (spec fields lifted), ready for groupby."""
-    rows = []
-    for r in records:
-        spec = r.get("spec", {})
-        row = {c: r.get(c) for c in COLUMNS}
-        for key in ("task", "learner", "distance", "seed", "n_layers", "lr", "steps", "solve_threshold"):
-            row[key] = spec.get(key)
-        row["label"] = r.get("label") or spec.get("learner")
-        if row["d_model"] is None:
-            row["d_model"] = spec.get("d_model")
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    for c in ("distance", "seed"):
-        frame[c] = frame[c].astype("int64")
-    return frame
+from harness.store.record import OUTCOMES, TRAINED, Outcome, RunRecord
 
 
 def reach_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -48,17 +25,10 @@ def reach_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# -- report aggregations ---------------------------------------------------------------------------------------
-# Outcomes a run record can have, plus "pending": a planned run of the suite that has no record yet (an
-# interrupted sweep). The report adds pending rows itself; runs.jsonl never holds them.
-OUTCOMES = ("solved", "unsolved", "diverged", "error", "skipped", "pending")
-NOT_RUN = ("skipped", "pending")
-
-
 def outcome_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Number of runs per outcome, every outcome of OUTCOMES present (0 when absent)."""
     counts = frame.outcome.value_counts().to_dict() if len(frame) else {}
-    return {k: int(counts.get(k, 0)) for k in OUTCOMES}
+    return {str(k): int(counts.get(k, 0)) for k in OUTCOMES}
 
 
 def distance_cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,9 +51,9 @@ def distance_cells(frame: pd.DataFrame) -> pd.DataFrame:
         n_seeds = int(g.seed.nunique())
         for distance, gd in g.groupby("distance", sort=True):
             c = gd.outcome.value_counts().to_dict()
-            counts = {k: int(c.get(k, 0)) for k in OUTCOMES}
-            ran = counts["solved"] + counts["unsolved"] + counts["diverged"] + counts["error"]
-            acc = pd.to_numeric(gd[gd.outcome.isin(["solved", "unsolved", "diverged"])].test_accuracy,
+            counts = {str(k): int(c.get(k, 0)) for k in OUTCOMES}
+            ran = sum(counts[k] for k in (Outcome.SOLVED, Outcome.UNSOLVED, Outcome.DIVERGED, Outcome.ERROR))
+            acc = pd.to_numeric(gd[gd.outcome.isin(TRAINED)].test_accuracy,
                                 errors="coerce").dropna()
             majority = counts["solved"] * 2 > n_seeds
             if majority:
@@ -95,7 +65,7 @@ def distance_cells(frame: pd.DataFrame) -> pd.DataFrame:
             else:
                 status = "failed"
             rows.append({"task": task, "label": label, "distance": int(distance), "seeds": n_seeds, "ran": ran,
-                         **{k: counts[k] for k in OUTCOMES}, "majority": majority, "status": status,
+                         **counts, "majority": majority, "status": status,
                          "acc_mean": float(acc.mean()) if len(acc) else float("nan"),
                          "acc_min": float(acc.min()) if len(acc) else float("nan"),
                          "acc_max": float(acc.max()) if len(acc) else float("nan")})
@@ -139,18 +109,17 @@ def log2_bin(distance: int) -> int:
     return 1 << (d.bit_length() - 1) if d >= 1 else 0
 
 
-def mixed_distance_tasks(records: list[dict[str, Any]]) -> list[str]:
+def mixed_distance_tasks(records: list[RunRecord]) -> list[str]:
     """Tasks whose scored positions carry more than one dependency distance within a run (recall,
     selective-copy): only for those is a per-position breakdown informative. Sorted by name."""
     tasks = set()
     for r in records:
-        by = r.get("test_by_distance") or {}
-        if len(by) > 1:
-            tasks.add(r.get("spec", {}).get("task"))
+        if len(r.test_by_distance or {}) > 1:
+            tasks.add(r.task)
     return sorted(t for t in tasks if t)
 
 
-def position_breakdown(records: list[dict[str, Any]], tasks: list[str] | None = None) -> pd.DataFrame:
+def position_breakdown(records: list[RunRecord], tasks: list[str] | None = None) -> pd.DataFrame:
     """Test accuracy by per-position dependency distance, pooled into log2 bins.
 
     From each record's ``test_by_distance`` ({"distance": [correct, total]}), for the runs that trained
@@ -163,14 +132,11 @@ def position_breakdown(records: list[dict[str, Any]], tasks: list[str] | None = 
     tasks = mixed_distance_tasks(records) if tasks is None else tasks
     rows = []
     for r in records:
-        spec = r.get("spec", {})
-        if spec.get("task") not in tasks or r.get("outcome") not in ("solved", "unsolved", "diverged"):
+        if r.task not in tasks or r.outcome not in TRAINED:
             continue
-        for key, (correct, total) in (r.get("test_by_distance") or {}).items():
-            b = log2_bin(int(key))
-            rows.append({"task": spec["task"], "label": r.get("label") or spec.get("learner"),
-                         "distance": int(spec["distance"]), "seed": int(spec.get("seed", 0)), "bin": b,
-                         "correct": int(correct), "total": int(total)})
+        for key, (correct, total) in (r.test_by_distance or {}).items():
+            rows.append({"task": r.task, "label": r.label, "distance": r.distance, "seed": r.seed,
+                         "bin": log2_bin(int(key)), "correct": int(correct), "total": int(total)})
     columns = ["task", "label", "distance", "bin", "bin_hi", "correct", "total", "accuracy", "seeds"]
     if not rows:
         return pd.DataFrame(columns=columns)

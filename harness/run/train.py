@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from harness.model import SequenceModel, build_model, count_parameters, solve_width
-from harness.spec import RunSpec
+from harness.config.spec import RunSpec
+from harness.errors import ReachError
+from harness.run.model import SequenceModel, build_model, count_parameters, solve_width
+from harness.store.record import Outcome, RunRecord
 from tasks import Batch, Task
 
 MODEL_INIT, TRAIN, VALIDATION, TEST = range(4)
@@ -43,7 +44,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from harness.errors import ReachError
         raise ReachError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
     return torch.device(name)
 
@@ -135,9 +135,9 @@ def stop_level(spec: RunSpec) -> float:
     return (1.0 + spec.solve_threshold) / 2
 
 
-def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[dict[str, Any], SequenceModel]:
-    """Run one spec to the end and return its result record (a JSON-able dict), and the trained model
-    too when ``return_model`` (probes measure gradients of trained models).
+def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRecord, SequenceModel]:
+    """Run one spec to the end and return its result record, and the trained model too when
+    ``return_model`` (probes measure gradients of trained models).
 
     Outcomes: "solved", "unsolved", "diverged" (NaN/inf loss; recorded, not raised). Bad specs raise
     ReachError before anything trains; any other exception propagates to the caller (executors record it).
@@ -158,7 +158,7 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, spec))
 
     curve: list[dict[str, Any]] = []
-    outcome, steps_to_solve, steps_run = "unsolved", None, 0
+    outcome, steps_to_solve, steps_run = Outcome.UNSOLVED, None, 0
     train_seconds, loss_window, stop_reason = 0.0, [], "step budget"
     model.train()
     for step in range(1, spec.steps + 1):
@@ -167,7 +167,7 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
         loss = task_loss(task, model(batch.inputs), batch)
         loss_value = loss.item()  # the one host sync per step
         if not math.isfinite(loss_value):
-            outcome, stop_reason = "diverged", f"non-finite loss at step {step}"
+            outcome, stop_reason = Outcome.DIVERGED, f"non-finite loss at step {step}"
             steps_run = step
             break
         opt.zero_grad(set_to_none=True)
@@ -186,7 +186,7 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
                           "seconds": round(time.perf_counter() - wall0, 3)})
             loss_window = []
             if not math.isfinite(val["loss"]):
-                outcome, stop_reason = "diverged", f"non-finite validation loss at step {step}"
+                outcome, stop_reason = Outcome.DIVERGED, f"non-finite validation loss at step {step}"
                 break
             if steps_to_solve is None and val["accuracy"] >= spec.solve_threshold:
                 steps_to_solve = step
@@ -199,45 +199,21 @@ def train(spec: RunSpec, return_model: bool = False) -> dict[str, Any] | tuple[d
 
     test = evaluate(model, task, gen=generator(spec.seed, TEST), n_batches=spec.test_batches,
                     batch_size=spec.batch_size, device=device)
-    if outcome != "diverged":
-        outcome = "solved" if test["accuracy"] >= spec.solve_threshold else "unsolved"
+    if outcome is not Outcome.DIVERGED:
+        outcome = Outcome.SOLVED if test["accuracy"] >= spec.solve_threshold else Outcome.UNSOLVED
     baseline = task.baseline()
     tokens = steps_run * spec.batch_size * task.seq_len
-    record = {
-        "id": spec.id,
-        "spec": spec.to_dict(),
-        "label": spec.label,
-        "outcome": outcome,
-        "stop_reason": stop_reason,
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "test_exact_match": test["exact_match"],
-        "test_by_distance": test["by_distance"],
-        "baseline_accuracy": baseline["accuracy"],
-        "baseline_loss": baseline["loss"],
-        "steps_run": steps_run,
+    record = RunRecord(
+        id=spec.id, spec=spec.to_dict(), label=spec.label, outcome=outcome, stop_reason=stop_reason,
+        test_accuracy=test["accuracy"], test_loss=test["loss"], test_exact_match=test["exact_match"],
+        test_by_distance=test["by_distance"], baseline_accuracy=baseline["accuracy"],
+        baseline_loss=baseline["loss"], steps_run=steps_run,
         # solved on test although validation had not yet reached the threshold: solved within the budget
-        "steps_to_solve": (steps_to_solve or steps_run) if outcome == "solved" else None,
-        "val_steps_to_threshold": steps_to_solve,
-        "d_model": d_model,
-        "params": count_parameters(model),
-        "learner_params": count_parameters(model.learner),
-        "seq_len": task.seq_len,
-        "tokens_per_s": tokens / train_seconds if train_seconds > 0 else None,
-        "train_seconds": train_seconds,
-        "wall_seconds": time.perf_counter() - wall0,
-        "curve": curve,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-        "error": None,
-    }
+        steps_to_solve=(steps_to_solve or steps_run) if outcome is Outcome.SOLVED else None,
+        val_steps_to_threshold=steps_to_solve, d_model=d_model, params=count_parameters(model),
+        learner_params=count_parameters(model.learner), seq_len=task.seq_len,
+        tokens_per_s=tokens / train_seconds if train_seconds > 0 else None, train_seconds=train_seconds,
+        wall_seconds=time.perf_counter() - wall0, curve=curve, threads=torch.get_num_threads(),
+        device=str(device))
     return (record, model) if return_model else record
 
-
-def failed_record(spec: RunSpec, exc: BaseException, wall_seconds: float = 0.0) -> dict[str, Any]:
-    """The record of a run that raised: kept in the results, counted in the summary."""
-    return {
-        "id": spec.id, "spec": spec.to_dict(), "label": spec.label, "outcome": "error",
-        "stop_reason": "exception", "error": f"{type(exc).__name__}: {exc}",
-        "traceback": "".join(traceback.format_exception(exc))[-4000:], "wall_seconds": wall_seconds,
-    }

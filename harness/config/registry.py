@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 
 from harness.errors import ReachError
+from harness.text import did_you_mean
 from learners import LEARNERS, Learner
 from tasks import TASKS, Task
 
@@ -33,8 +33,7 @@ def _lookup(name: str, registry: dict[str, type], base: type, what: str) -> type
         return _load_external(name, base, what)
     if name in registry:
         return registry[name]
-    near = difflib.get_close_matches(name, list(registry), n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
+    hint = did_you_mean(name, registry, "; did you mean '{}'?")
     raise ReachError(f"unknown {what} '{name}'{hint} (known: {', '.join(registry)}; "
                      f"`python run.py list` describes them)")
 

@@ -16,7 +16,7 @@ there is one path from a suite description to specs. The schema (every table rej
     [[tasks]]                    # name, distances, params = task parameters, plus any RunSpec field
     name = "lag"
     distances = [4, 8, 16]
-    [probes.gradient]            # optional: probe name -> its options (see harness.probes)
+    [probes.gradient]            # optional: probe name -> its options (see harness.config.probes)
 
 Precedence for a RunSpec field: defaults < task entry < learner entry.
 """
@@ -24,7 +24,6 @@ Precedence for a RunSpec field: defaults < task entry < learner entry.
 from __future__ import annotations
 
 import copy
-import difflib
 import itertools
 import tomllib
 from dataclasses import dataclass, field
@@ -33,8 +32,11 @@ from typing import Any
 
 import tomli_w
 
+from harness.config.builtin import BUILTIN_SUITES
+from harness.config.probes import validate_probes
+from harness.config.spec import RunSpec
 from harness.errors import ReachError
-from harness.spec import RunSpec
+from harness.text import did_you_mean
 
 SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "tasks", "probes")
 SPEC_FIELDS = tuple(f for f in RunSpec.field_names() if f not in ("task", "learner", "distance", "seed",
@@ -48,8 +50,7 @@ def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> 
         raise ReachError(f"{where} must be a table, got {type(table).__name__}")
     for key in table:
         if key not in allowed:
-            near = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            hint = did_you_mean(key, allowed)
             raise ReachError(f"{where}: unknown key '{key}'{hint}")
 
 
@@ -95,8 +96,6 @@ class Suite:
         probes = data.get("probes", {})
         if isinstance(probes, list):
             probes = {p: {} for p in probes}
-        from harness.probes import validate_probes
-
         validate_probes(probes, where)
         if not learners and probes == {}:
             raise ReachError(f"{where}: the suite has no learners")
@@ -174,8 +173,6 @@ def _drop_none(value: Any) -> Any:
 
 def load_suite(ref: str) -> Suite:
     """A built-in suite by name, or a TOML file by path."""
-    from harness.builtin_suites import BUILTIN_SUITES
-
     if ref in BUILTIN_SUITES:
         return Suite.from_dict(BUILTIN_SUITES[ref], where=f"suite '{ref}'")
     path = Path(ref)
@@ -190,7 +187,6 @@ def load_suite(ref: str) -> Suite:
             raise ReachError(f"suite file {path} is not valid TOML ({exc}); fix the syntax") from None
         data.setdefault("name", path.stem)
         return Suite.from_dict(data, where=f"suite file {path}")
-    near = difflib.get_close_matches(ref, list(BUILTIN_SUITES), n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
+    hint = did_you_mean(ref, BUILTIN_SUITES, "; did you mean '{}'?")
     raise ReachError(f"unknown suite '{ref}'{hint} (built-in: {', '.join(BUILTIN_SUITES)}; or a path to a "
                      f".toml file)")

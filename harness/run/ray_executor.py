@@ -5,8 +5,8 @@ results folder, so resume, the folder lock, progress and the report work as with
 Workers write nothing: a task returns its record to the driver.
 
 Resources and threads. Each task asks Ray for ``cpus_per_run`` CPUs (default 1) and ``gpus_per_run`` GPUs
-(default 0). A run uses ``spec.threads`` torch threads (``harness.train`` sets them), and that field is left
-out of the run id (``harness.spec.EXECUTION_FIELDS``). The executor leaves ``spec.threads`` alone when
+(default 0). A run uses ``spec.threads`` torch threads (``harness.run.train`` sets them), and that field is left
+out of the run id (``harness.config.spec.EXECUTION_FIELDS``). The executor leaves ``spec.threads`` alone when
 ``cpus_per_run <= 1`` (so the default gives one thread per run, exactly like the process pool, and the same
 numbers), and replaces it with the granted CPU count ``int(cpus_per_run)`` when more than one CPU per run is
 asked for, so the threads follow the resources granted. Different thread counts may change the last bits
@@ -30,7 +30,7 @@ Where Ray runs.
   node, e.g. a shared file system or an identical clone.
 - Ray already initialised in this process (a notebook, a test fixture): used as it is, left running.
 
-Failures. An exception inside a run is caught by ``harness.executors.execute`` and becomes an "error" record;
+Failures. An exception inside a run is caught by ``harness.run.worker.execute`` and becomes an "error" record;
 it is never retried (``retry_exceptions=False``): a deterministic run would fail again. A run whose worker
 process or node dies (killed, out of memory, node lost) is retried up to ``retries`` times by Ray
 (``max_retries``), then recorded as an "error" whose reason says the worker died. Either way the sweep
@@ -50,13 +50,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.config.spec import RunSpec
 from harness.errors import ReachError
-from harness.executors import execute
-from harness.spec import RunSpec
+from harness.run.worker import execute
+from harness.store.record import RunRecord
 
 INSTALL_HINT = "--executor ray needs Ray: pip install -r requirements-ray.txt"
 # The directory that holds the harness, learners and tasks packages: local workers get it on PYTHONPATH.
-REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
 CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a Ray node uses the loopback address
 PROBE_SECONDS = 5.0  # how long to wait for the cluster's head to accept a connection
 
@@ -65,7 +66,7 @@ class RunLostError(RuntimeError):
     """A run whose Ray worker or node died more often than the retries allowed."""
 
 
-def run_task(spec_dict: dict[str, Any], threads: int | None) -> dict[str, Any]:
+def run_task(spec_dict: dict[str, Any], threads: int | None) -> RunRecord:
     """The body of one Ray task: run the spec (with ``threads`` torch threads when given) and return its record."""
     if threads is not None:
         spec_dict = {**spec_dict, "threads": threads}
@@ -238,10 +239,8 @@ class RayExecutor:
         inner.add_done_callback(done)
         return outer
 
-    def _lost_record(self, spec: RunSpec, exc: BaseException) -> dict[str, Any]:
+    def _lost_record(self, spec: RunSpec, exc: BaseException) -> RunRecord:
         """The "error" record of a run that produced no record: its worker/node died, or Ray failed it."""
-        from harness.train import failed_record
-
         ex = self._ray.exceptions
         if isinstance(exc, (ex.WorkerCrashedError, ex.NodeDiedError, ex.OutOfMemoryError, ex.LocalRayletDiedError,
                             ex.ObjectLostError)):
@@ -257,7 +256,7 @@ class RayExecutor:
                 reason = RunLostError(f"Ray failed this run ({type(cause).__name__}): {_first_line(cause)}")
         else:
             reason = RunLostError(f"Ray failed this run ({type(exc).__name__}): {_first_line(exc)}")
-        return failed_record(spec, reason)
+        return RunRecord.failure(spec, reason)
 
     def shutdown(self) -> None:
         """Stop the local Ray instance this executor started, or disconnect from a cluster it connected to
@@ -278,3 +277,7 @@ class RayExecutor:
                 except Exception:  # already finished or already gone: nothing left to cancel
                     pass
         self._pending.clear()
+
+    def abort(self) -> None:
+        """Stop now (the sweep was interrupted): shutdown cancels what is still pending."""
+        self.shutdown()

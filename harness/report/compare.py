@@ -46,11 +46,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.analysis import reach_table, runs_frame
 from harness.errors import ReachError
-from harness.store import RUNS, read_runs
+from harness.report.analysis import reach_table
+from harness.store.folder import RUNS, read_runs
+from harness.store.record import TRAINED, Outcome, RunRecord
+from harness.store.table import runs_frame
+from harness.text import MISSING, fmt, fmt_duration
+from harness.text import console as make_console
 
-TRAINED = ("solved", "unsolved", "diverged")
 # Rows of the per-distance table printed in full up to this many; beyond, only changed rows are printed.
 FULL_TABLE_ROWS = 40
 
@@ -96,7 +99,7 @@ def _load_benchmarks(path: Path, role: str) -> dict[str, Any]:
     return data
 
 
-def _load_runs(path: Path, role: str) -> list[dict[str, Any]]:
+def _load_runs(path: Path, role: str) -> list[RunRecord]:
     records = read_runs(path)
     if not records:
         raise ReachError(f"{role} '{path}' has no finished runs in {RUNS}; let its sweep finish (re-run the "
@@ -116,25 +119,14 @@ def _env(path: Path) -> dict[str, Any]:
 def _acc(mean: float, lo: float, hi: float, n: int, error: int = 0, skipped: int = 0) -> str:
     """'0.912 [0.880–0.944] (n=2)': mean over the seeds that trained, their range, how many."""
     if math.isnan(mean):
-        return "raised" if error else "skipped" if skipped else "-"
+        return "raised" if error else "skipped" if skipped else MISSING
     if n <= 1 or hi - lo < 5e-4:
         return f"{mean:.3f}" + (f" (n={n})" if n > 1 else "")
     return f"{mean:.3f} [{lo:.3f}–{hi:.3f}] (n={n})"
 
 
 def _steps(value: float, solved: int, n: int) -> str:
-    return "-" if solved == 0 or math.isnan(value) else f"{value:.0f}" + (f" ({solved}/{n})" if n > 1 else "")
-
-
-def _seconds(s: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
-
-
-def _rate(value: Any) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.0f}"
+    return MISSING if solved == 0 or math.isnan(value) else f"{value:.0f}" + (f" ({solved}/{n})" if n > 1 else "")
 
 
 def _status(bad: bool) -> str:
@@ -155,7 +147,7 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
     for (task, label, distance), g in frame.groupby(["task", "label", "distance"], sort=True):
         ran = g[g.outcome.isin(TRAINED)]
         acc = pd.to_numeric(ran.test_accuracy, errors="coerce").dropna()
-        solved = ran[ran.outcome == "solved"]
+        solved = ran[ran.outcome == Outcome.SOLVED]
         steps = pd.to_numeric(solved.steps_to_solve, errors="coerce").dropna()
         tps = pd.to_numeric(ran.tokens_per_s, errors="coerce").dropna()
         rows.append({"task": task, "label": label, "distance": int(distance), "trained": len(ran),
@@ -164,7 +156,8 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
                      "acc_max": float(acc.max()) if len(acc) else math.nan,
                      "solved": len(solved), "steps": float(steps.mean()) if len(steps) else math.nan,
                      "tokens_per_s": float(tps.median()) if len(tps) else math.nan,
-                     "error": int((g.outcome == "error").sum()), "skipped": int((g.outcome == "skipped").sum())})
+                     "error": int((g.outcome == Outcome.ERROR).sum()),
+                     "skipped": int((g.outcome == Outcome.SKIPPED).sum())})
     return pd.DataFrame(rows, columns=["task", "label", "distance", "trained", "seeds", "acc_mean", "acc_min",
                                        "acc_max", "solved", "steps", "tokens_per_s", "error", "skipped"])
 
@@ -175,7 +168,7 @@ def _describe(frame: pd.DataFrame) -> str:
     return f"tasks {{{tasks}}}, learners {{{labels}}}"
 
 
-def compare_results(base: list[dict[str, Any]], new: list[dict[str, Any]], max_accuracy_drop: float = 0.02,
+def compare_results(base: list[RunRecord], new: list[RunRecord], max_accuracy_drop: float = 0.02,
                     max_slowdown: float = 25.0, env_base: dict | None = None,
                     env_new: dict | None = None) -> Comparison:
     """Compare two lists of run records (see the module docstring for the rules)."""
@@ -206,7 +199,7 @@ def compare_results(base: list[dict[str, Any]], new: list[dict[str, Any]], max_a
             out.regressions.append(f"reach of {r.label} on {r.task} fell from {r.reach_b} to {r.reach_n}")
         detail = r.solved_by_distance_b if r.solved_by_distance_b == r.solved_by_distance_n \
             else f"{r.solved_by_distance_b} → {r.solved_by_distance_n}"
-        _add_row(t, (r.task, r.label, r.reach_b or "-", r.reach_n or "-", detail), bad)
+        _add_row(t, (r.task, r.label, r.reach_b or MISSING, r.reach_n or MISSING, detail), bad)
     out.tables.append((heading, t))
 
     # accuracy per distance
@@ -237,7 +230,7 @@ def compare_results(base: list[dict[str, Any]], new: list[dict[str, Any]], max_a
         same = acc_b == acc_n and steps_b == steps_n and not reasons
         unchanged += same
         rows.append((same, bool(reasons), (r.task, r.label, r.distance, acc_b, acc_n,
-                                           "-" if math.isnan(delta) else f"{delta:+.3f}",
+                                           MISSING if math.isnan(delta) else f"{delta:+.3f}",
                                            steps_b if steps_b == steps_n else f"{steps_b} → {steps_n}")))
     show_all = len(rows) <= FULL_TABLE_ROWS
     for same, bad, row in rows:
@@ -263,12 +256,13 @@ def compare_results(base: list[dict[str, Any]], new: list[dict[str, Any]], max_a
         for label, g in tp.groupby("label", sort=True):
             slowdown = 100.0 * (ratios[label] - 1.0)
             others = [r for k, r in ratios.items() if k != label]
-            relative = f"{100.0 * (ratios[label] / float(pd.Series(others).median()) - 1.0):+.1f}%" if others else "-"
+            relative = (f"{100.0 * (ratios[label] / float(pd.Series(others).median()) - 1.0):+.1f}%" if others
+                        else MISSING)
             bad = slowdown > max_slowdown
             if bad:
                 out.regressions.append(f"{label}: training throughput {slowdown:.0f}% slower (median over "
                                        f"{len(g)} cell(s)), more than {max_slowdown:g}%")
-            _add_row(t, (label, len(g), _rate(g.tokens_per_s_b.median()), _rate(g.tokens_per_s_n.median()),
+            _add_row(t, (label, len(g), fmt(g.tokens_per_s_b.median(), ",.0f"), fmt(g.tokens_per_s_n.median(), ",.0f"),
                          f"{slowdown:+.1f}%", relative), bad)
         values = list(ratios.values())
         if len(values) >= 2 and (min(values) > 1.10 or max(values) < 1 / 1.10):
@@ -305,14 +299,13 @@ def _notes_results(out: Comparison, cb: pd.DataFrame, cn: pd.DataFrame, both: pd
 NOT_CONFIG = ("seed", "threads", "device")
 
 
-def _note_spec_changes(out: Comparison, base: list[dict[str, Any]], new: list[dict[str, Any]],
+def _note_spec_changes(out: Comparison, base: list[RunRecord], new: list[RunRecord],
                        both: pd.DataFrame) -> None:
     """Say which RunSpec fields differ between BASE and NEW in common cells (e.g. a changed lr or budget)."""
-    def by_cell(records: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    def by_cell(records: list[RunRecord]) -> dict[tuple, dict[str, Any]]:
         cells_: dict[tuple, dict[str, Any]] = {}
         for r in records:
-            spec = r.get("spec") or {}
-            cells_.setdefault((spec.get("task"), r.get("label") or spec.get("learner"), spec.get("distance")), spec)
+            cells_.setdefault((r.task, r.label, r.distance), r.spec)
         return cells_
 
     sb, sn = by_cell(base), by_cell(new)
@@ -359,12 +352,13 @@ def compare_benchmarks(base: dict[str, Any], new: dict[str, Any], max_slowdown: 
         bad = change > max_slowdown
         short = b[name].get("name") or name
         if bad:
-            out.regressions.append(f"{name}: median {_seconds(mb)} → {_seconds(mn)} ({change:+.0f}%, slower by "
+            out.regressions.append(f"{name}: median {fmt_duration(mb)} → {fmt_duration(mn)} ({change:+.0f}%, slower by "
                                    f"more than {max_slowdown:g}%)")
         tb = (b[name].get("extra_info") or {}).get("tokens_per_s")
         tn = (n[name].get("extra_info") or {}).get("tokens_per_s")
-        rate = "" if tb is None and tn is None else f"{_rate(tb)} → {_rate(tn)}"
-        _add_row(t, (b[name].get("group") or "", short, _seconds(mb), _seconds(mn), f"{change:+.1f}%", rate), bad)
+        rate = "" if tb is None and tn is None else f"{fmt(tb, ',.0f')} → {fmt(tn, ',.0f')}"
+        _add_row(t, (b[name].get("group") or "", short, fmt_duration(mb), fmt_duration(mn), f"{change:+.1f}%", rate),
+                 bad)
     out.tables.append((heading, t))
     return out
 
@@ -396,10 +390,7 @@ def run_compare(base: str, new: str, max_accuracy_drop: float = 0.02, max_slowdo
                                  _env(pb), _env(pn))
     else:
         result = compare_benchmarks(_load_benchmarks(pb, "BASE"), _load_benchmarks(pn, "NEW"), max_slowdown)
-    if console is None:
-        console = Console(highlight=False)
-        if not console.is_terminal:
-            console.width = 200  # CI logs: wide tables, not 80 columns of truncated learner names
+    console = console or make_console()
     console.print(escape(f"compare: BASE {pb}  →  NEW {pn}"), soft_wrap=True)
     for heading, table in result.tables:
         # a heading line, not a table title: rich wraps titles to the table's (narrow) width

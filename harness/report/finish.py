@@ -1,0 +1,51 @@
+"""What happens after a sweep's runs: the runs table, the probes, the report, and the summary on the console."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+
+from harness.config.suites import Suite
+from harness.measure.probes import run_probes
+from harness.report.analysis import reach_summary
+from harness.report.html import build_report
+from harness.run.sweep import SweepResult
+from harness.store.record import Outcome, RunRecord
+from harness.store.table import runs_frame, write_tables
+from harness.text import MISSING, console
+
+SUMMARY_OUTCOMES = (Outcome.SOLVED, Outcome.UNSOLVED, Outcome.SKIPPED, Outcome.DIVERGED, Outcome.ERROR)
+
+
+def summary_table(records: list[RunRecord]) -> Table:
+    """Reach per learner x task, as the report computes it ("64 (2/2)": distance, seeds that solved it)."""
+    summary = reach_summary(runs_frame(records))
+    tasks = sorted(summary.task.unique()) if len(summary) else []
+    table = Table(title="reach: largest distance solved in most seeds")
+    table.add_column("learner")
+    for task in tasks:
+        table.add_column(escape(str(task)), justify="right")
+    for label, rows in summary.groupby("label", sort=True):
+        cells = {r.task: (f"{r.reach} ({r.solved_at_reach}/{r.seeds})" if r.reach else MISSING)
+                 for r in rows.itertuples()}
+        table.add_row(escape(str(label)), *[cells.get(t, "") for t in tasks])
+    return table
+
+
+def finish_sweep(suite: Suite, result: SweepResult, report: bool = True) -> int:
+    """Write runs.csv/parquet, run the suite's probes, build the report (unless ``report`` is False) and print
+    the reach table and counts. Returns the exit code of the sweep (0)."""
+    folder, records = result.folder, result.records  # this suite's runs, as stored (resumed ones included)
+    write_tables(folder, records)
+    out = console()
+    if suite.probes:
+        run_probes(suite, folder, out)
+    if report:
+        out.print(f"report: {build_report(folder)}")
+    if records:  # a probes-only suite (table1) has no runs to tabulate
+        out.print(summary_table(records))
+    parts = ", ".join(f"{result.counts.get(k, 0)} {k}" for k in SUMMARY_OUTCOMES)
+    out.print(f"{len(records)} runs ({parts}) in {result.seconds:.0f} s; {result.resumed} resumed from an earlier "
+              f"session")
+    out.print(f"results: {folder}")
+    return 0

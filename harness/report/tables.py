@@ -1,0 +1,236 @@
+"""The report's tables as template rows: the reach table, per-distance grids, every run, budgets per learner,
+common settings and provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from typing import Any
+
+import pandas as pd
+
+from harness.report import analysis
+from harness.report.findings import reach_text
+from harness.report.load import Loaded
+from harness.report.structure import Structure
+from harness.store.provenance import now_iso
+from harness.store.record import NOT_RUN, Outcome, RunRecord
+from harness.text import MISSING, fmt, fmt_int, fmt_rate, fmt_seconds, fmt_values
+
+ROUTINE_STOPS = ("step budget", "validation accuracy reached the threshold")
+
+
+# -- tables -----------------------------------------------------------------------------------------------------
+def opt_int(value: Any) -> int | None:
+    """An int, or None for None/NaN/pd.NA (nullable integer columns)."""
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure) -> dict[str, Any]:
+    """The reach table: rows grouped by family (in ``order``), one cell per task."""
+    tasks = sorted(summary.task.unique())
+    rows = []
+    family = None
+    for label in order:
+        fam = structure.family.get(label, "other")
+        if fam != family:
+            rows.append({"group": fam})
+            family = fam
+        cells = []
+        for task in tasks:
+            m = summary[(summary.task == task) & (summary.label == label)]
+            if m.empty:
+                cells.append({"text": "", "notes": [], "title": "not in this sweep", "shade": None, "cls": "empty"})
+                continue
+            row = m.iloc[0]
+            pruned, failed = opt_int(row.pruned_from), opt_int(row.first_failed)
+            notes = []
+            if row.max_tested:
+                notes.append(f"tested ≤ {row.max_tested}")
+            if pruned is not None:
+                notes.append(f"✂ pruned from {pruned}")
+            if row.pending:
+                notes.append(f"{row.pending} pending")
+            top = max(int(row.max_planned), 2)
+            shade = math.log2(max(row.reach, 1)) / math.log2(top) if row.reach else 0.0
+            title = (f"{label} on {task}: reach {row.reach or 'none'}; {row.seeds} seed(s); largest distance tested "
+                     f"{row.max_tested}; first failed distance {failed if failed is not None else '—'}")
+            cells.append({"text": reach_text(row), "notes": notes, "title": title,
+                          "shade": round(0.10 + 0.42 * shade, 3) if row.reach else None,
+                          "cls": "solved" if row.reach else "none"})
+        rows.append({"group": None, "label": label, "family": fam, "cells": cells})
+    return {"tasks": tasks, "rows": rows}
+
+
+def distance_grids(cells: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
+    grids = []
+    for task, tc in cells.groupby("task", sort=True):
+        distances = sorted(tc.distance.unique())
+        rows = []
+        for label in order:
+            lc = tc[tc.label == label]
+            if lc.empty:
+                continue
+            row_cells = []
+            for d in distances:
+                c = lc[lc.distance == d]
+                if c.empty:
+                    row_cells.append({"text": "", "cls": "empty", "title": "not planned"})
+                    continue
+                c = c.iloc[0]
+                if c.status == "skipped":
+                    text, title = "not run", "not run: failed at a shorter distance in every seed (ladder pruned)"
+                elif c.status == "pending":
+                    text, title = "pending", "not finished: the sweep was interrupted"
+                else:
+                    acc = "" if math.isnan(c.acc_mean) else f" · {c.acc_mean:.2f}"
+                    text = f"{c.solved}/{c.seeds}{acc}"
+                    extra = []
+                    for k in ("diverged", "error", "skipped", "pending"):
+                        if c[k]:
+                            extra.append(f"{c[k]} {k}")
+                    title = (f"{c.solved} of {c.seeds} seeds solved; mean test accuracy "
+                             f"{fmt(c.acc_mean)} (min {fmt(c.acc_min)}, max {fmt(c.acc_max)})"
+                             + (f"; {', '.join(extra)}" if extra else ""))
+                row_cells.append({"text": text, "cls": c.status, "title": title})
+            rows.append({"label": label, "cells": row_cells})
+        grids.append({"task": task, "distances": [int(d) for d in distances], "rows": rows})
+    return grids
+
+
+def runs_rows(frame: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
+    rank = {lab: i for i, lab in enumerate(order)}
+    f = frame.assign(_rank=frame.label.map(rank).fillna(len(rank)))
+    f = f.sort_values(["task", "_rank", "distance", "seed"], kind="stable")
+    rows = []
+    for row in f.itertuples():
+        if isinstance(row.error, str) and row.error:
+            note = row.error
+        elif row.stop_reason in ROUTINE_STOPS or not isinstance(row.stop_reason, str):
+            note = ""  # the outcome column says it already
+        elif row.outcome == "skipped":
+            note = "not run: " + row.stop_reason.replace(" in every seed", "")
+        else:
+            note = row.stop_reason
+        rows.append({
+            "id": row.id, "task": row.task, "label": row.label, "distance": int(row.distance), "seed": int(row.seed),
+            "outcome": row.outcome, "acc": fmt(_num(row.test_accuracy)),
+            "base": fmt(_num(row.baseline_accuracy)), "exact": fmt(_num(row.test_exact_match)),
+            "steps": fmt_int(_num(row.steps_run)), "to_solve": fmt_int(_num(row.steps_to_solve)),
+            "time": fmt_seconds(_num(row.wall_seconds)), "params": fmt_int(_num(row.params)),
+            "rate": fmt_rate(_num(row.tokens_per_s)), "note": str(note or "")[:400],
+        })
+    return rows
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def budgets_table(records: list[RunRecord], order: list[str], structure: Structure) -> list[dict[str, Any]]:
+    """Per label: what every fairness rule is about: width, depth, parameters, optimiser and budget."""
+    by_label: dict[str, list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if r.outcome not in NOT_RUN:
+            by_label[r.label].append(r)
+    rows = []
+    for label in order:
+        rs = by_label.get(label)
+        if not rs:
+            continue
+        specs = [r.spec for r in rs]
+        params = [r.params for r in rs if r.params]
+        lparams = [r.learner_params for r in rs if r.learner_params]
+        opts = structure.options.get(label) or (specs[0].get("learner_options") or {})
+        theory = structure.theory.get(label, {})
+        rows.append({
+            "label": label, "family": structure.family.get(label, "other"),
+            "d_model": fmt_values([r.d_model or r.spec.get("d_model") for r in rs]),
+            "n_layers": fmt_values([s.get("n_layers") for s in specs]),
+            "learner_params": (f"{min(lparams):,}–{max(lparams):,}" if lparams and min(lparams) != max(lparams)
+                               else f"{lparams[0]:,}" if lparams else MISSING),
+            "params": f"{min(params):,}–{max(params):,}" if params and min(params) != max(params)
+            else f"{params[0]:,}" if params else MISSING,
+            "lr": fmt_values([s.get("lr") for s in specs]), "steps": fmt_values([s.get("steps") for s in specs]),
+            "batch": fmt_values([s.get("batch_size") for s in specs]),
+            "schedule": fmt_values([s.get("schedule") for s in specs]),
+            # dropout 0 is every learner's default and says nothing about reach
+            "options": ", ".join(f"{k}={v}" for k, v in sorted(opts.items()) if not (k == "dropout" and not v))
+            or MISSING,
+            "theory_path": theory.get("max_path_length", MISSING), "theory_cost": theory.get("complexity", MISSING),
+            "theory_seq": theory.get("sequential_ops", MISSING),
+        })
+    return rows
+
+
+def common_settings(records: list[RunRecord]) -> list[tuple[str, str]]:
+    """(setting, its values over the runs that ran) for the budget and evaluation settings."""
+    specs = [r.spec for r in records if r.outcome not in NOT_RUN]
+    if not specs:
+        return []
+    keys = [("steps", "step budget"), ("max_seconds", "time budget (s)"), ("batch_size", "batch (sequences/step)"),
+            ("schedule", "learning-rate schedule"), ("warmup_steps", "warm-up steps"),
+            ("weight_decay", "weight decay (AdamW)"), ("grad_clip", "gradient clipping (norm)"),
+            ("eval_every", "validation every (steps)"), ("val_batches", "validation batches"),
+            ("test_batches", "test batches"), ("solve_threshold", "solved threshold"),
+            ("param_budget", "parameter budget"), ("device", "device")]
+    return [(name, fmt_values([s.get(k) for s in specs])) for k, name in keys]
+
+
+# -- provenance -------------------------------------------------------------------------------------------------
+def _parse_time(text: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def sessions_rows(env: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for s in env.get("sessions", []) or []:
+        start, end = _parse_time(s.get("start")), _parse_time(s.get("end"))
+        seconds = s.get("seconds")
+        if seconds is None and start and end:
+            seconds = (end - start).total_seconds()
+        rows.append({"command": str(s.get("command", "")), "start": str(s.get("start") or MISSING),
+                     "end": str(s.get("end")) if s.get("end") else "— (no end: interrupted or still running)",
+                     "duration": fmt_seconds(seconds), "executor": str(s.get("executor", MISSING)),
+                     "workers": str(s.get("workers", MISSING)), "resumed": str(s.get("resumed_runs", 0)),
+                     "interrupted": not s.get("end")})
+    return rows
+
+
+def provenance(loaded: Loaded, frame: pd.DataFrame) -> dict[str, Any]:
+    env = loaded.env
+    commit = env.get("git_commit")
+    items = [
+        ("suite", str(loaded.suite.get("name") or env.get("suite") or MISSING)),
+        ("results folder", str(loaded.folder.resolve())),
+        ("git commit", (str(commit) + ("  (uncommitted changes in the working tree)" if str(commit).endswith("+dirty")
+                                       else "")) if commit else "— (not a git checkout)"),
+        ("platform", str(env.get("platform", MISSING))),
+        ("CPU", str(env.get("cpu", MISSING))),
+        ("cores", str(env.get("cores", MISSING))),
+        ("torch threads per run", str(env.get("torch_threads_per_run", MISSING))),
+        ("GPU", str(env.get("cuda") or "none")),
+        ("report generated", now_iso()),
+    ]
+    versions = [(str(k), str(v)) for k, v in (env.get("versions") or {}).items()]
+    problems = []
+    for r in loaded.records:
+        if r.outcome in (Outcome.ERROR, Outcome.DIVERGED):
+            problems.append({"outcome": str(r.outcome), "run": f"{r.label} on {r.task} at distance {r.distance}, "
+                                                                f"seed {r.seed}",
+                             "id": r.id, "message": str(r.error or r.stop_reason or ""),
+                             "traceback": str(r.traceback or "")[-3000:]})
+    sessions = sessions_rows(env)
+    total = sum(_num(s.get("seconds")) or 0.0 for s in env.get("sessions", []) or [])
+    return {"facts": items, "versions": versions, "sessions": sessions, "problems": problems,
+            "counts": analysis.outcome_counts(frame),
+            "total_seconds": fmt_seconds(total) if total else MISSING, "notes": list(loaded.notes),
+            "outside": loaded.outside}
