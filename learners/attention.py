@@ -17,6 +17,7 @@ head, layer and offset (Shaw et al. 2018; Music Transformer, Huang et al. 2019),
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -26,37 +27,58 @@ from torch import Tensor, nn
 from learners.base import Learner
 
 POSITIONS = ("sinusoidal", "learned", "rotary", "relative", "none")
+# Local attention scores all L keys per query (one masked L x L block) up to L = DENSE_WINDOWS·window, and
+# chunks of window queries against 2·window keys beyond. The dense block skips the chunks' padding and key
+# copies. Measured on the attention core alone (forward+backward, one CPU thread, window 16, batch 32, 4 heads
+# of 16): dense faster up to L = 48 (by about 40% at 40), level at 56, slower from 64;
+# tests/benchmarks/test_bench_attention.py times both layouts in the whole learner.
+DENSE_WINDOWS = 3
 
 
-def sinusoidal(length: int, d_model: int, like: Tensor) -> Tensor:
-    """[length, d_model]: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d))."""
-    t = torch.arange(length, dtype=torch.float64, device=like.device)[:, None]
-    angle = t * 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=like.device) / d_model)
-    pe = torch.zeros(length, d_model, dtype=torch.float64, device=like.device)
-    pe[:, 0::2] = torch.sin(angle)
-    pe[:, 1::2] = torch.cos(angle)[:, : d_model // 2]
-    return pe.to(like.dtype)
+@functools.lru_cache(maxsize=32)
+def sinusoidal(length: int, d_model: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """[length, d_model]: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(t / 10000^(2i/d)).
+
+    Computed in float64, then cast; cached per arguments and shared, so never write to it.
+    """
+    with torch.inference_mode(False):  # built under inference mode, a table could not serve training later
+        t = torch.arange(length, dtype=torch.float64, device=device)[:, None]
+        angle = t * 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64, device=device) / d_model)
+        pe = torch.zeros(length, d_model, dtype=torch.float64, device=device)
+        pe[:, 0::2] = torch.sin(angle)
+        pe[:, 1::2] = torch.cos(angle)[:, : d_model // 2]
+        return pe.to(dtype)
 
 
-def rotary(length: int, d_head: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """cos and sin, [length, d_head], of the angles t·10000^(-2i/d_head) that rotate pair (i, i + d_head/2)."""
-    t = torch.arange(length, dtype=torch.float64, device=like.device)[:, None]
-    angle = t * 10000.0 ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=like.device) / d_head)
-    angle = torch.cat([angle, angle], dim=-1)
-    return angle.cos().to(like.dtype), angle.sin().to(like.dtype)
+@functools.lru_cache(maxsize=32)
+def rotary(length: int, d_head: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """cos θ and ±sin θ, [length, d_head], for the angles θ = t·10000^(-2i/d_head) that rotate pair
+    (i, i + d_head/2): the sine is negated in the first half, which is where ``rotate`` needs -sin θ.
+
+    Computed in float64, then cast; cached per arguments and shared, so never write to them.
+    """
+    with torch.inference_mode(False):
+        t = torch.arange(length, dtype=torch.float64, device=device)[:, None]
+        angle = t * 10000.0 ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=device) / d_head)
+        cos, sin = torch.cat([angle, angle], dim=-1).cos(), torch.cat([-angle.sin(), angle.sin()], dim=-1)
+        return cos.to(dtype), sin.to(dtype)
 
 
-def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotary position embedding of x [..., L, d_head]: q_t · k_s then depends on t - s only through angles."""
+def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """Rotary position embedding of x [..., L, d_head]: q_t · k_s then depends on t - s only through angles.
+
+    Pair (x1_i, x2_i) becomes (x1_i cos θ - x2_i sin θ, x2_i cos θ + x1_i sin θ); ``rotary`` gives the tables.
+    """
     x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+    return x * cos + torch.cat([x2, x1], dim=-1) * signed_sin
 
 
 class SelfAttention(nn.Module):
-    """Multi-head causal self-attention, [B, L, D] -> [B, L, D], through F.scaled_dot_product_attention.
+    """Multi-head causal self-attention, [B, L, D] -> [B, L, D].
 
-    ``window`` None attends to every s <= t; an int attends to 0 <= t - s < window. ``offsets`` > 0 adds the
-    learned relative bias b[head, min(t - s, offsets - 1)].
+    ``window`` None attends to every s <= t, through F.scaled_dot_product_attention; an int attends to
+    0 <= t - s < window, in banded blocks (``attend_local``). ``offsets`` > 0 adds the learned relative bias
+    b[head, min(t - s, offsets - 1)].
     """
 
     def __init__(self, d_model: int, heads: int, dropout: float, window: int | None, offsets: int) -> None:
@@ -94,26 +116,64 @@ class SelfAttention(nn.Module):
     def attend_local(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Attention to 0 <= t - s < window, in O(L·window) time and memory; [B, H, L, dh] -> [B, H, L, dh].
 
-        The sequence is cut into C chunks of w = window positions. Chunk c's queries need keys from chunks
-        c-1 and c only, so each chunk attends to a block of 2w keys (w zero keys stand before position 0,
-        masked). Chunks are folded into the head dimension to keep SDPA's [batch, heads, length, d] layout.
+        Up to L = DENSE_WINDOWS·window, every query scores all L keys and the band is masked. Beyond, the
+        sequence is cut into C chunks of w = window positions; chunk c's queries need keys from chunks c-1 and
+        c only, so each chunk scores a block of 2w keys (w zero keys stand before position 0, masked). Either
+        way a query scores at most DENSE_WINDOWS·w keys: O(L·window). The scores are written out (batched
+        matmuls, softmax) rather than passed to SDPA: given a mask and inputs that need gradients, CPU SDPA
+        takes its math path anyway, and adds checks for fully masked rows that cost about as much as the
+        softmax.
         """
         B, H, L, dh = q.shape
         w = self.window
+        q = q * dh ** -0.5
+        if L <= DENSE_WINDOWS * w:
+            offset, mask = band(L, w, False, q.device, q.dtype)  # [L, L]
+            return self.weigh(q @ k.transpose(-1, -2), offset, mask) @ v
         C = -(-L // w)
-        q = F.pad(q, (0, 0, 0, C * w - L)).reshape(B, H * C, w, dh)
+        q = F.pad(q, (0, 0, 0, C * w - L)).view(B, H, C, w, dh)
         k, v = (F.pad(z, (0, 0, w, C * w - L)) for z in (k, v))  # [B, H, (C+1)·w, dh]
-        k, v = (torch.cat([z[:, :, :-w].reshape(B, H, C, w, dh), z[:, :, w:].reshape(B, H, C, w, dh)], dim=3)
-                .reshape(B, H * C, 2 * w, dh) for z in (k, v))
-        c = torch.arange(C, device=q.device)[:, None, None]
-        t = c * w + torch.arange(w, device=q.device)[:, None]  # query positions [C, w, 1]
-        s = (c - 1) * w + torch.arange(2 * w, device=q.device)  # key positions [C, 1, 2w]
-        allowed = (t - s >= 0) & (t - s < w) & (s >= 0)  # [C, w, 2w]
-        if self.relative is None:
-            mask = allowed.repeat(H, 1, 1)  # [H·C, w, 2w], head-major like q
+        k, v = (torch.cat([z[:, :, :-w].view(B, H, C, w, dh), z[:, :, w:].view(B, H, C, w, dh)], dim=3)
+                for z in (k, v))  # [B, H, C, 2w, dh]: chunk c-1's keys, then chunk c's
+        offset, mask = band(L, w, True, q.device, q.dtype)  # [C, w, 2w]
+        y = self.weigh(q @ k.transpose(-1, -2), offset, mask) @ v  # [B, H, C, w, dh]
+        return y.view(B, H, C * w, dh)[:, :, :L]
+
+    def weigh(self, scores: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        """Attention weights from scaled scores [B, H, *offset.shape]: add the band's mask (0 inside, -inf
+        outside) and b(t - s), softmax, dropout.
+
+        ``scores`` is overwritten: a fresh product that autograd does not keep. The mask is added rather than
+        filled in, since an addition passes the gradient through untouched (the softmax already gives masked
+        scores zero gradient), where masked_fill would cost another pass over the scores backward.
+        """
+        if self.relative is not None:
+            mask = mask + self.relative[:, offset.clamp(0, self.relative.shape[1] - 1)]  # [H, *offset.shape]
+        scores += mask
+        return F.dropout(torch.softmax(scores, dim=-1), self.dropout, self.training)
+
+
+@functools.lru_cache(maxsize=64)
+def band(length: int, window: int, chunked: bool, device: torch.device,
+         dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Offsets t - s of local attention's score layout, and its additive mask: 0 inside the band
+    0 <= t - s < window, -inf outside it and on padding keys (s < 0).
+
+    Not chunked: queries t and keys s both 0..length-1, [length, length]. Chunked: C = ceil(length / window)
+    blocks [C, w, 2w], block c holding queries t = c·w + i and keys s = (c-1)·w + j. Cached and shared (read
+    them, never write): they depend on the shapes only.
+    """
+    with torch.inference_mode(False):  # built under inference mode, a table could not serve training later
+        if chunked:
+            c = torch.arange(-(-length // window), device=device)[:, None, None]
+            t = c * window + torch.arange(window, device=device)[:, None]  # [C, w, 1]
+            s = (c - 1) * window + torch.arange(2 * window, device=device)  # [C, 1, 2w]
         else:
-            mask = self.bias(t - s, allowed).reshape(H * C, w, 2 * w)
-        return self.sdpa(q, k, v, mask).reshape(B, H, C * w, dh)[:, :, :L]
+            t = s = torch.arange(length, device=device)
+            t, s = t[:, None], s[None, :]
+        offset = t - s
+        outside = (offset < 0) | (offset >= window) | (s < 0)
+        return offset, torch.zeros(outside.shape, dtype=dtype, device=device).masked_fill_(outside, float("-inf"))
 
 
 class Block(nn.Module):
@@ -169,13 +229,13 @@ class Transformer(Learner):
         L, positions = x.shape[1], self.options["positions"]
         rope = None
         if positions == "sinusoidal":
-            x = x + sinusoidal(L, self.d_model, x)
+            x = x + sinusoidal(L, self.d_model, x.device, x.dtype)
         elif positions == "learned":
             if L > self.max_len:
                 raise ValueError(f"{self.name}: length {L} exceeds max_len={self.max_len} of learned positions")
             x = x + self.position(torch.arange(L, device=x.device))
         elif positions == "rotary":
-            rope = rotary(L, self.d_model // self.options["heads"], x)
+            rope = rotary(L, self.d_model // self.options["heads"], x.device, x.dtype)
         for block in self.blocks:
             x = block(x, rope)
         return self.norm(x)

@@ -5,6 +5,9 @@ Layer l carries a state through time; its input at step t is the layer below, x_
     rnn   h_t = tanh(W x_t + U h_{t-1} + b)
     lstm  i, f, o = σ(W x_t + U h_{t-1} + b),  g = tanh(W_g x_t + U_g h_{t-1} + b_g)
           c_t = f ⊙ c_{t-1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+          b_f = forget_bias at initialisation (default 1; torch's own init leaves it about 0): the forget gate
+          starts open, σ(1) ≈ 0.73 at zero input, so c_t keeps more of c_{t-1} from the first step
+          (Gers et al. 2000; Jozefowicz et al. 2015; Keras unit_forget_bias=True)
     gru   r, z = σ(W x_t + U h_{t-1} + b),  m = tanh(W_m x_t + r ⊙ (U_m h_{t-1} + b_m))
           h_t = (1 - z) ⊙ m + z ⊙ h_{t-1}
 
@@ -14,8 +17,10 @@ only through t - s applications of the recurrence (Table 1: O(n) sequential oper
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from learners.base import Learner
@@ -67,9 +72,29 @@ class RNN(Recurrent):
 
 
 class LSTM(Recurrent):
+    """torch's nn.LSTM with the forget-gate bias set after torch's initialisation.
+
+    Options: those of Recurrent, plus ``forget_bias`` (finite float, default 1.0). torch splits each layer's
+    bias into b_ih and b_hh, gates in the order i, f, g, o (slices of d_model); the forget slice is set to
+    b_ih[f] = forget_bias, b_hh[f] = 0 in every layer, so the gate's bias b_f = b_ih[f] + b_hh[f] starts at
+    forget_bias. torch's own initialisation gives it U(-1/√d, 1/√d) twice, about 0 on average; 0.0 gives
+    exactly 0.
+    """
+
     name = "lstm"
-    summary = "long short-term memory (Hochreiter & Schmidhuber 1997), torch nn.LSTM"
+    summary = "long short-term memory (Hochreiter & Schmidhuber 1997), torch nn.LSTM; forget-gate bias 1"
     cell = nn.LSTM
+    OPTIONS = {**Recurrent.OPTIONS, "forget_bias": 1.0}
+
+    def __init__(self, d_model: int, n_layers: int, max_len: int = 1024, **options: Any) -> None:
+        super().__init__(d_model, n_layers, max_len, **options)
+        forget_bias = self.options["forget_bias"]
+        self.require("forget_bias", math.isfinite(forget_bias), "a finite float")
+        forget = slice(self.d_model, 2 * self.d_model)  # gates i, f, g, o
+        with torch.no_grad():
+            for layer in range(self.n_layers):
+                getattr(self.rnn, f"bias_ih_l{layer}")[forget] = forget_bias
+                getattr(self.rnn, f"bias_hh_l{layer}")[forget] = 0.0
 
 
 class GRU(Recurrent):

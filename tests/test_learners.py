@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from learners import FAMILIES, LEARNERS, LearnerOptionError, checks
-from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer
+from learners import FAMILIES, LEARNERS, LearnerOptionError, attention, checks
+from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer, rotary, rotate
 from learners.checks import CHECKS, LENGTH, SIZE, build, check_learner
 from learners.conv import CNN, TCN
 from learners.recurrent import LSTM, RNN
@@ -102,21 +102,86 @@ def test_learned_positions_reject_sequences_longer_than_max_len():
         m(torch.zeros(1, 11, 8))
 
 
-@pytest.mark.parametrize("length", [1, 7, 8, 9, 30])
-@pytest.mark.parametrize("relative", [False, True])
-def test_chunked_local_attention_equals_dense_masked_attention(length, relative):
+def naive_local_attention(q, k, v, window, relative):
+    """The definition, written out: full L x L scores, the band 0 <= t - s < window chosen pair by pair."""
+    L, dh = q.shape[2], q.shape[3]
+    allowed = torch.tensor([[0 <= t - s < window for s in range(L)] for t in range(L)])
+    offset = torch.tensor([[min(max(t - s, 0), window - 1) for s in range(L)] for t in range(L)])
+    scores = q @ k.transpose(-1, -2) / dh ** 0.5
+    if relative is not None:
+        scores = scores + relative[:, offset]
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1) @ v
+
+
+LOCAL_LENGTHS = [1, 5, 8, 9, 24, 25, 30, 64, 67]  # window 8: below, at, just past it, either side of 3·window
+
+
+@pytest.mark.parametrize("dense_windows", [attention.DENSE_WINDOWS, 0], ids=["as-dispatched", "chunked-only"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("relative", [False, True], ids=["no-bias", "relative-bias"])
+@pytest.mark.parametrize("length", LOCAL_LENGTHS)
+def test_local_attention_equals_the_naive_band_attention(length, relative, dtype, dense_windows, monkeypatch):
+    monkeypatch.setattr(attention, "DENSE_WINDOWS", dense_windows)  # 0: the chunked layout at every length
     torch.manual_seed(0)
     window, heads = 8, 2
-    attn = SelfAttention(16, heads, 0.0, window, window if relative else 0).double()
+    attn = SelfAttention(16, heads, 0.0, window, window if relative else 0).to(dtype)
     if relative:
         torch.nn.init.normal_(attn.relative)
-    q, k, v = torch.randn(3, 2, heads, length, 8, dtype=torch.float64)
-    t = torch.arange(length)
-    offset = t[:, None] - t[None, :]
-    allowed = (offset >= 0) & (offset < window)
-    bias = attn.relative[:, offset.clamp(0, window - 1)] if relative else torch.zeros(heads, length, length)
-    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~allowed, float("-inf")))
-    torch.testing.assert_close(attn.attend_local(q, k, v), dense)
+    q, k, v = (z.requires_grad_() for z in torch.randn(3, 2, heads, length, 8, dtype=dtype))
+    grad_out = torch.randn(2, heads, length, 8, dtype=dtype)
+    inputs = [q, k, v] + ([attn.relative] if relative else [])
+    y = attn.attend_local(q, k, v)
+    grads = torch.autograd.grad(y, inputs, grad_out)
+    y_ref = naive_local_attention(q, k, v, window, attn.relative)
+    grads_ref = torch.autograd.grad(y_ref, inputs, grad_out)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-10}
+    torch.testing.assert_close(y, y_ref, **tol)
+    for name, g, g_ref in zip(["q", "k", "v", "relative"], grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, **tol, msg=lambda m, name=name: f"gradient of {name}: {m}")
+
+
+@pytest.mark.parametrize("length", [5, 40])  # both layouts
+def test_local_attention_drops_attention_weights_in_training_only(length):
+    torch.manual_seed(0)
+    attn = SelfAttention(16, 2, 0.5, 8, 0)
+    q, k, v = torch.randn(3, 2, 2, length, 8)
+    clean = SelfAttention(16, 2, 0.0, 8, 0).attend_local(q, k, v)
+    torch.testing.assert_close(attn.eval().attend_local(q, k, v), clean)
+    assert not torch.allclose(attn.train().attend_local(q, k, v), clean)
+
+
+def test_local_attention_within_the_window_is_full_causal_attention():
+    torch.manual_seed(0)
+    local, full = LocalAttention(16, 2, heads=2, window=16), Transformer(16, 2, heads=2)
+    full.load_state_dict(local.state_dict())
+    x = torch.randn(3, 16, 16)
+    torch.testing.assert_close(local(x), full(x), atol=1e-6, rtol=1e-5)
+
+
+def test_rotate_is_the_rotation_of_each_pair_bitwise():
+    x = torch.randn(2, 3, 10, 8)
+    cos, signed_sin = rotary(10, 8, x.device, x.dtype)
+    f64 = torch.float64
+    angle = torch.arange(10, dtype=f64)[:, None] * 10000.0 ** (-torch.arange(0, 8, 2, dtype=f64) / 8)
+    c, s = angle.cos().float(), angle.sin().float()
+    x1, x2 = x.chunk(2, dim=-1)
+    assert torch.equal(rotate(x, cos, signed_sin), torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1))
+
+
+@pytest.mark.parametrize(("cls", "options"), [(Transformer, {"positions": "sinusoidal"}),
+                                              (Transformer, {"positions": "rotary"}),
+                                              (LocalAttention, {"window": 4, "positions": "rotary"})])
+def test_cached_tables_first_built_under_inference_mode_still_train(cls, options):
+    for table in (attention.sinusoidal, attention.rotary, attention.band):
+        table.cache_clear()
+    m = cls(16, 1, heads=2, **options)
+    x = torch.randn(2, 13, 16)
+    with torch.inference_mode():
+        expected = m(x)
+    y = m(x)
+    assert torch.equal(y, expected)
+    y.sum().backward()
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
 
 
 def test_relative_bias_shifts_attention_logits():
@@ -128,6 +193,40 @@ def test_relative_bias_shifts_attention_logits():
     q, k, v = torch.randn(3, 1, 2, 10, 4, dtype=torch.float64)
     y = attn.attend(q, k, v)
     torch.testing.assert_close(y[:, :, 3:], v[:, :, :-3])
+
+
+@pytest.mark.parametrize("forget_bias", [1.0, 0.0, -2.5])
+def test_lstm_forget_bias_sets_the_forget_slice_of_every_layer(forget_bias):
+    d, layers = 8, 3
+    torch.manual_seed(0)
+    torch_init = torch.nn.LSTM(d, d, num_layers=layers, batch_first=True)
+    torch.manual_seed(0)
+    m = LSTM(d, layers, forget_bias=forget_bias)
+    forget = slice(d, 2 * d)  # torch's gate order: i, f, g, o
+    for layer in range(layers):
+        for kind in ("ih", "hh"):
+            bias, untouched = getattr(m.rnn, f"bias_{kind}_l{layer}"), getattr(torch_init, f"bias_{kind}_l{layer}")
+            assert torch.equal(bias[forget], torch.full((d,), forget_bias if kind == "ih" else 0.0))
+            others = torch.ones(4 * d, dtype=torch.bool)
+            others[forget] = False
+            assert torch.equal(bias[others], untouched[others]), f"layer {layer} b_{kind}: other gates changed"
+        b_f = getattr(m.rnn, f"bias_ih_l{layer}")[forget] + getattr(m.rnn, f"bias_hh_l{layer}")[forget]
+        assert torch.equal(b_f, torch.full((d,), forget_bias)), f"layer {layer}: b_ih[f] + b_hh[f] = {b_f}"
+    weights = {k: v for k, v in torch_init.state_dict().items() if k.startswith("weight")}
+    assert all(torch.equal(m.rnn.state_dict()[k], v) for k, v in weights.items())
+
+
+def test_lstm_forget_bias_defaults_to_one_and_opens_the_forget_gate():
+    m = LSTM(8, 1)
+    assert m.options["forget_bias"] == 1.0
+    assert torch.equal(m.rnn.bias_ih_l0[8:16] + m.rnn.bias_hh_l0[8:16], torch.ones(8))
+    assert LSTM(8, 1, forget_bias=2).options["forget_bias"] == 2.0  # an int is taken as the float
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), "1.0", True, None])
+def test_lstm_forget_bias_must_be_a_finite_float(value):
+    with pytest.raises(LearnerOptionError, match="forget_bias"):
+        LSTM(**SIZE, forget_bias=value)
 
 
 def test_parameter_counts_grow_with_width():
