@@ -77,17 +77,19 @@ def scan_chunks(a: Tensor, b: Tensor, reverse: bool = False, out: Tensor | None 
     c, K = b.shape[:2]
     assert a.shape[:2] in ((c, K), (1, 1)), f"a has positions {tuple(a.shape[:2])}, b has {(c, K)}"
     h = torch.empty_like(b) if out is None else out
-    at = (lambda i: a[i]) if a.shape[0] == c else (lambda i: a[0])
     first, last = (c - 1, 0) if reverse else (0, c - 1)
     # Phase 1: each chunk from a zero state; P[i] = product of the a's from the chunk's entry up to i, which is
-    # how much of the state entering the chunk survives at i.
+    # how much of the state entering the chunk survives at i. (Views are made once: indexing in the loop costs.)
     P = a.new_empty((c, *a.shape[1:]))
-    h[first] = b[first]
-    P[first] = at(first)
+    hs, bs, Ps = h.unbind(0), b.unbind(0), P.unbind(0)
+    gains = a.unbind(0) if a.shape[0] == c else [a[0]] * c
+    if h is not b:
+        hs[first].copy_(bs[first])
+    Ps[first].copy_(gains[first])
     for i in range(c - 2, -1, -1) if reverse else range(1, c):
         j = i + 1 if reverse else i - 1
-        torch.addcmul(b[i], at(i), h[j], out=h[i])
-        torch.mul(at(i), P[j], out=P[i])
+        torch.addcmul(bs[i], gains[i], hs[j], out=hs[i])
+        torch.mul(gains[i], Ps[j], out=Ps[i])
     if K == 1:
         return h
     # Phase 2: E[k] = the state leaving chunk k, from all chunks before it: a doubling scan over the chunks,
@@ -338,69 +340,69 @@ def selective_scan_reference(u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Ten
     return torch.einsum("btdn,btn->btd", h, C)
 
 
-SCAN_BLOCK = 2**18  # state elements per batch block on a CPU: a block's working set stays in cache
+SCAN_BLOCK = 2**19  # state elements per batch block on a CPU (measured: 2^18..2^19 best, the whole batch ~2x slower)
 
 
-def batch_blocks(u: Tensor, positions: int, states: int) -> list[slice]:
-    """Slices of the batch so that a block holds about SCAN_BLOCK state elements (the whole batch on a GPU)."""
-    rows = u.shape[0] if u.is_cuda else max(1, SCAN_BLOCK // (positions * states))
-    return [slice(r, r + rows) for r in range(0, u.shape[0], rows)]
+def batch_blocks(batch: int, states_per_row: int, cuda: bool) -> list[slice]:
+    """Slices of the batch holding about SCAN_BLOCK state elements each; the whole batch on a GPU."""
+    rows = batch if cuda else max(1, SCAN_BLOCK // states_per_row)
+    return [slice(r, r + rows) for r in range(0, batch, rows)]
 
 
 class SelectiveScan(torch.autograd.Function):
-    """:func:`selective_scan_reference` on the chunked scan, one batch block at a time, holding no state of the
-    whole batch: the forward keeps only its inputs, the backward recomputes a block's states and runs the
-    adjoint scan there (the recompute-not-store of Gu & Dao's kernel, for a CPU cache instead of SRAM).
+    """:func:`selective_scan_reference` on the chunked scan, one batch block at a time, so that the [D, N] states
+    of a block, not of the whole batch, are in flight (on a CPU: in cache, not in memory). The forward keeps
+    each block's states h for the backward, which runs the adjoint scan block by block.
 
-    Inside a block, chunked as [c, K, b, N, D] so that a scan step is one contiguous slab:
-        Ā = exp(Δ A),  x = (Δ u) B,  h = scan(Ā, x),  y = C h
-    and backward, with G_t = dL/dh_t + Ā_{t+1} G_{t+1} (the reverse scan of C_t ⊗ dL/dy_t):
-        dL/dC = h·dL/dy,  dL/dB = G·(Δu),  dL/d(Δu) = B·G,  dL/d(ΔA) = G ⊙ (h - x)  (= G ⊙ Ā ⊙ h_{t-1}).
+    In chunk layout [c, K, b, N, D], where one scan step is one contiguous slab:
+        Ā = exp(Δ A),  x = (Δu) B,  h = scan(Ā, x),  y = C h
+    and backward, with G_t = dL/dh_t = C_t dL/dy_t + Ā_{t+1} G_{t+1} (a reverse scan):
+        dL/dC = h dL/dy,  dL/dB = G (Δu),  dL/d(Δu) = B G,  dL/d(ΔA) = G ⊙ Ā ⊙ h_{t-1} = G ⊙ (h - x).
     """
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int) -> Tensor:
-        n = u.shape[1]
-        c = min(chunk, n)
+        n, c = u.shape[1], min(chunk, u.shape[1])
         At = A.t()  # [N, D]
-        y = torch.empty_like(u)
-        for rows in batch_blocks(u, -(-n // c) * c, A.numel()):
-            dt_c = chunked(dt[rows], c).unsqueeze(-2)  # [c, K, b, 1, D]
-            dtu_c = chunked(dt[rows] * u[rows], c).unsqueeze(-2)  # [c, K, b, 1, D]
-            x = dtu_c * chunked(B[rows], c).unsqueeze(-1)  # [c, K, b, N, D]
-            h = scan_chunks(torch.mul(dt_c, At).exp_(), x, out=x)
-            y[rows] = unchunked(torch.matmul(chunked(C[rows], c).unsqueeze(-2), h).squeeze(-2), n)
+        dt_c, dtu_c = chunked(dt, c).unsqueeze(-2), chunked(dt * u, c).unsqueeze(-2)  # [c, K, Bt, 1, D]
+        B_c, C_c = chunked(B, c).unsqueeze(-1), chunked(C, c).unsqueeze(-2)  # [c, K, Bt, N, 1], [c, K, Bt, 1, N]
+        y = torch.empty_like(dtu_c)
+        ctx.states = []
+        for rows in batch_blocks(u.shape[0], dt_c.shape[0] * dt_c.shape[1] * A.numel(), u.is_cuda):
+            x = dtu_c[:, :, rows] * B_c[:, :, rows]  # [c, K, b, N, D]
+            h = scan_chunks(torch.mul(dt_c[:, :, rows], At).exp_(), x, out=x)
+            y[:, :, rows] = torch.matmul(C_c[:, :, rows], h)
+            ctx.states.append(h)
         ctx.save_for_backward(u, dt, A, B, C)
         ctx.chunk = chunk
-        return y
+        return unchunked(y.squeeze(-2), n)
 
     @staticmethod
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, None]:
         u, dt, A, B, C = ctx.saved_tensors
-        n = u.shape[1]
-        c = min(ctx.chunk, n)
+        n, c = u.shape[1], min(ctx.chunk, u.shape[1])
         At = A.t()
-        grad_u, grad_dt, grad_At = torch.empty_like(u), torch.empty_like(dt), torch.zeros_like(At)
-        grad_B, grad_C = torch.empty_like(B), torch.empty_like(C)
-        for rows in batch_blocks(u, -(-n // c) * c, A.numel()):
-            dt_c, u_c = chunked(dt[rows], c).unsqueeze(-2), chunked(u[rows], c).unsqueeze(-2)  # [c, K, b, 1, D]
-            B_c, C_c = chunked(B[rows], c).unsqueeze(-1), chunked(C[rows], c).unsqueeze(-2)  # [.., N, 1], [.., 1, N]
-            gy = chunked(grad_y[rows], c).unsqueeze(-2)  # [c, K, b, 1, D]
-            dtu = dt_c * u_c
-            dA = torch.mul(dt_c, At).exp_()
-            x = dtu * B_c
-            h = scan_chunks(dA, x)
-            G = C_c.transpose(-1, -2) * gy  # dL/dh_t through y_t, then through every later state
-            scan_chunks(_shifted(dA, 1), G, reverse=True, out=G)
-            grad_C[rows] = unchunked(torch.matmul(h, gy.transpose(-1, -2)).squeeze(-1), n)
-            grad_B[rows] = unchunked(torch.matmul(G, dtu.transpose(-1, -2)).squeeze(-1), n)
-            grad_dtu = torch.matmul(B_c.transpose(-1, -2), G)  # [c, K, b, 1, D]
-            grad_z = G.mul_(h.sub_(x))  # dL/d(ΔA), [c, K, b, N, D]
-            grad_At += (grad_z * dt_c).sum((0, 1, 2))
-            grad_dt_c = grad_z.mul_(At).sum(-2, keepdim=True) + grad_dtu * u_c
-            grad_dt[rows] = unchunked(grad_dt_c.squeeze(-2), n)
-            grad_u[rows] = unchunked((grad_dtu * dt_c).squeeze(-2), n)
-        return grad_u, grad_dt, grad_At.t(), grad_B, grad_C, None
+        dt_c, u_c = chunked(dt, c).unsqueeze(-2), chunked(u, c).unsqueeze(-2)  # [c, K, Bt, 1, D]
+        dt_next = chunked(torch.cat([dt[:, 1:], torch.zeros_like(dt[:, :1])], 1), c).unsqueeze(-2)  # Δ_{t+1}
+        B_c, C_c = chunked(B, c).unsqueeze(-1), chunked(C, c).unsqueeze(-2)
+        gy = chunked(grad_y, c).unsqueeze(-2)  # [c, K, Bt, 1, D]
+        dtu = dt_c * u_c
+        grad_dtu, grad_dt = torch.empty_like(dtu), torch.empty_like(dtu)
+        grad_B, grad_C, grad_At = torch.empty_like(B_c), torch.empty_like(C_c).transpose(-1, -2), torch.zeros_like(At)
+        blocks = batch_blocks(u.shape[0], dt_c.shape[0] * dt_c.shape[1] * A.numel(), u.is_cuda)
+        for rows, h in zip(blocks, ctx.states):
+            G = C_c[:, :, rows].transpose(-1, -2) * gy[:, :, rows]  # dL/dh_t through y_t, [c, K, b, N, D]
+            scan_chunks(torch.mul(dt_next[:, :, rows], At).exp_(), G, reverse=True, out=G)  # .. and through h_{t+1}
+            grad_C[:, :, rows] = torch.matmul(h, gy[:, :, rows].transpose(-1, -2))
+            grad_B[:, :, rows] = torch.matmul(G, dtu[:, :, rows].transpose(-1, -2))
+            grad_dtu[:, :, rows] = torch.matmul(B_c[:, :, rows].transpose(-1, -2), G)
+            grad_z = G.mul_(torch.addcmul(h, dtu[:, :, rows], B_c[:, :, rows], value=-1))  # dL/d(ΔA)
+            grad_At += (grad_z * dt_c[:, :, rows]).sum((0, 1, 2))
+            grad_dt[:, :, rows] = grad_z.mul_(At).sum(-2, keepdim=True)
+        grad_dt.addcmul_(grad_dtu, u_c)
+        grad_u = grad_dtu.mul_(dt_c)
+        return (unchunked(grad_u.squeeze(-2), n), unchunked(grad_dt.squeeze(-2), n), grad_At.t(),
+                unchunked(grad_B.squeeze(-1), n), unchunked(grad_C.squeeze(-1), n), None)
 
 
 def selective_scan_flops(batch: int, n: int, channels: int, state: int, chunk: int) -> int:
@@ -445,7 +447,8 @@ class MambaMixer(nn.Module):
     def forward(self, u: Tensor, chunk: int | None) -> Tensor:
         """u: [B, L, d] -> [B, L, d]; ``chunk`` None runs the reference selective scan."""
         x, z = self.in_proj(u).chunk(2, dim=-1)  # [B, L, E] each
-        x = F.silu(self.conv(F.pad(x.transpose(1, 2), (self.conv.kernel_size[0] - 1, 0))).transpose(1, 2))
+        x = self.conv(F.pad(x.transpose(1, 2), (self.conv.kernel_size[0] - 1, 0)))  # [B, E, L], causal
+        x = F.silu(x.transpose(1, 2).contiguous())  # [B, L, E]: every later op and its gradient run contiguous
         dt, B, C = self.x_proj(x).split(self.split, dim=-1)
         dt = F.softplus(self.dt_proj(dt))  # [B, L, E]
         A = -torch.exp(self.A_log)  # [E, N]
