@@ -366,20 +366,19 @@ class SelectiveScan(torch.autograd.Function):
         At = A.t()  # [N, D]
         dt_c, dtu_c = chunked(dt, c).unsqueeze(-2), chunked(dt * u, c).unsqueeze(-2)  # [c, K, Bt, 1, D]
         B_c, C_c = chunked(B, c).unsqueeze(-1), chunked(C, c).unsqueeze(-2)  # [c, K, Bt, N, 1], [c, K, Bt, 1, N]
-        y = torch.empty_like(dtu_c)
-        ctx.states = []
+        y, states = torch.empty_like(dtu_c), []
         for rows in batch_blocks(u.shape[0], dt_c.shape[0] * dt_c.shape[1] * A.numel(), u.is_cuda):
             x = dtu_c[:, :, rows] * B_c[:, :, rows]  # [c, K, b, N, D]
             h = scan_chunks(torch.mul(dt_c[:, :, rows], At).exp_(), x, out=x)
             y[:, :, rows] = torch.matmul(C_c[:, :, rows], h)
-            ctx.states.append(h)
-        ctx.save_for_backward(u, dt, A, B, C)
+            states.append(h)
+        ctx.save_for_backward(u, dt, A, B, C, *states)
         ctx.chunk = chunk
         return unchunked(y.squeeze(-2), n)
 
     @staticmethod
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, None]:
-        u, dt, A, B, C = ctx.saved_tensors
+        u, dt, A, B, C, *states = ctx.saved_tensors
         n, c = u.shape[1], min(ctx.chunk, u.shape[1])
         At = A.t()
         dt_c, u_c = chunked(dt, c).unsqueeze(-2), chunked(u, c).unsqueeze(-2)  # [c, K, Bt, 1, D]
@@ -390,7 +389,7 @@ class SelectiveScan(torch.autograd.Function):
         grad_dtu, grad_dt = torch.empty_like(dtu), torch.empty_like(dtu)
         grad_B, grad_C, grad_At = torch.empty_like(B_c), torch.empty_like(C_c).transpose(-1, -2), torch.zeros_like(At)
         blocks = batch_blocks(u.shape[0], dt_c.shape[0] * dt_c.shape[1] * A.numel(), u.is_cuda)
-        for rows, h in zip(blocks, ctx.states):
+        for rows, h in zip(blocks, states):
             G = C_c[:, :, rows].transpose(-1, -2) * gy[:, :, rows]  # dL/dh_t through y_t, [c, K, b, N, D]
             scan_chunks(torch.mul(dt_next[:, :, rows], At).exp_(), G, reverse=True, out=G)  # .. and through h_{t+1}
             grad_C[:, :, rows] = torch.matmul(h, gy[:, :, rows].transpose(-1, -2))
