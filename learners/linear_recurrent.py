@@ -411,7 +411,7 @@ def selective_scan_flops(batch: int, n: int, channels: int, state: int, chunk: i
     c = min(chunk, n)
     padded = -(-n // c) * c
     states = batch * channels * state
-    return batch * n * channels + 3 * padded * states + scan_flops(n, chunk, states, states)
+    return batch * n * channels + 3 * padded * states + scan_flops(n, chunk, states)
 
 
 class MambaMixer(nn.Module):
