@@ -224,7 +224,9 @@ class LinearRecurrent(Learner):
         """Unbounded: the state carries every earlier input (scaled by the gains in between)."""
         return None
 
-    def scan_flops(self, batch: int, n: int) -> int:  # pragma: no cover - abstract
+    def uncounted_flops(self, batch: int, n: int) -> int:  # pragma: no cover - abstract
+        """Forward FLOPs (2 per multiply-add) that torch's FlopCounterMode does not count, for a batch of
+        sequences of n positions: add them to its count for the forward total."""
         raise NotImplementedError
 
 
@@ -318,7 +320,7 @@ class LRU(LinearRecurrent):
             for _ in range(self.n_layers))
         self.norm = nn.LayerNorm(self.d_model)
 
-    def scan_flops(self, batch: int, n: int) -> int:
+    def uncounted_flops(self, batch: int, n: int) -> int:
         """Forward FLOPs FlopCounterMode does not see: the complex scan over batch·N states per layer, as
         :func:`scan_flops` counts it (λ is time-invariant: its running products are N per step). The B and C
         projections are real matrix products, which the counter counts; γ is folded into B once per forward."""
@@ -414,6 +416,21 @@ def selective_scan_flops(batch: int, n: int, channels: int, state: int, chunk: i
     return batch * n * channels + 3 * padded * states + scan_flops(n, chunk, states)
 
 
+def causal_depthwise_conv(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """y_t = bias + Σ_j weight[j] ⊙ x_{t-k+1+j} per channel, zeros before position 0: x [B, L, E], weight [k, E].
+
+    The depthwise Conv1d of the paper as k multiply-adds in the [B, L, E] layout (no transposes). Not
+    nn.Conv1d: FlopCounterMode's convolution_backward formula ignores groups (torch 2.13) and would charge
+    this conv's backward E times over; these multiply-adds are counted in :meth:`Mamba.uncounted_flops`.
+    """
+    k, L = weight.shape[0], x.shape[1]
+    padded = F.pad(x, (0, 0, k - 1, 0))  # [B, k - 1 + L, E]
+    y = bias
+    for j in range(k):
+        y = torch.addcmul(y, padded[:, j:j + L], weight[j])
+    return y
+
+
 class MambaMixer(nn.Module):
     """Mamba's block body (Gu & Dao 2023, Figure 3 and §3.4), [B, L, d] -> [B, L, d], with E = expand·d:
 
@@ -431,7 +448,9 @@ class MambaMixer(nn.Module):
         super().__init__()
         inner = expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * inner, bias=False)
-        self.conv = nn.Conv1d(inner, inner, conv, groups=inner)
+        bound = conv**-0.5  # nn.Conv1d's default initialisation for this shape
+        self.conv_weight = nn.Parameter(torch.empty(conv, inner).uniform_(-bound, bound))  # [k, E]
+        self.conv_bias = nn.Parameter(torch.empty(inner).uniform_(-bound, bound))
         self.x_proj = nn.Linear(inner, dt_rank + 2 * state, bias=False)
         self.dt_proj = nn.Linear(dt_rank, inner)
         self.out_proj = nn.Linear(inner, d_model, bias=False)
@@ -446,8 +465,7 @@ class MambaMixer(nn.Module):
     def forward(self, u: Tensor, chunk: int | None) -> Tensor:
         """u: [B, L, d] -> [B, L, d]; ``chunk`` None runs the reference selective scan."""
         x, z = self.in_proj(u).chunk(2, dim=-1)  # [B, L, E] each
-        x = self.conv(F.pad(x.transpose(1, 2), (self.conv.kernel_size[0] - 1, 0)))  # [B, E, L], causal
-        x = F.silu(x.transpose(1, 2).contiguous())  # [B, L, E]: every later op and its gradient run contiguous
+        x = F.silu(causal_depthwise_conv(x, self.conv_weight, self.conv_bias))
         dt, B, C = self.x_proj(x).split(self.split, dim=-1)
         dt = F.softplus(self.dt_proj(dt))  # [B, L, E]
         A = -torch.exp(self.A_log)  # [E, N]
@@ -495,7 +513,9 @@ class Mamba(LinearRecurrent):
             for _ in range(self.n_layers))
         self.norm = nn.RMSNorm(self.d_model, eps=1e-5)
 
-    def scan_flops(self, batch: int, n: int) -> int:
-        """Forward FLOPs FlopCounterMode does not see, per :func:`selective_scan_flops`, over n_layers layers."""
-        inner = self.options["expand"] * self.d_model
-        return self.n_layers * selective_scan_flops(batch, n, inner, self.options["state"], self.options["chunk"])
+    def uncounted_flops(self, batch: int, n: int) -> int:
+        """Forward FLOPs FlopCounterMode does not see, per layer: the causal conv's k multiply-adds per channel
+        and position (2·k·E·n·batch), and the selective scan's element-wise work (:func:`selective_scan_flops`)."""
+        inner, k = self.options["expand"] * self.d_model, self.options["conv"]
+        scan = selective_scan_flops(batch, n, inner, self.options["state"], self.options["chunk"])
+        return self.n_layers * (2 * k * inner * n * batch + scan)
