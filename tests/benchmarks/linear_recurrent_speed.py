@@ -30,21 +30,24 @@ VOCAB = 16
 
 
 def train_step(name: str, n: int, batch: int = 32, d_model: int = 64, n_layers: int = 2,
-               seed: int = 0, **options) -> Callable[[], None]:
-    """A closure running one training step of learner ``name`` at length n (random tokens and targets)."""
+               seed: int = 0, device: str = "cpu", **options) -> Callable[[], None]:
+    """A closure running one training step of learner ``name`` at length n (random tokens and targets); on a
+    GPU it waits for the step to finish, so that it can be timed."""
     torch.manual_seed(seed)
-    learner = LEARNERS[name](d_model=d_model, n_layers=n_layers, max_len=max(n, 1024), **options)
-    embed, head = torch.nn.Embedding(VOCAB, d_model), torch.nn.Linear(d_model, VOCAB)
+    learner = LEARNERS[name](d_model=d_model, n_layers=n_layers, max_len=max(n, 1024), **options).to(device)
+    embed, head = torch.nn.Embedding(VOCAB, d_model).to(device), torch.nn.Linear(d_model, VOCAB).to(device)
     params = [*learner.parameters(), *embed.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=1e-3)
     g = torch.Generator().manual_seed(seed)
-    x, y = torch.randint(VOCAB, (batch, n), generator=g), torch.randint(VOCAB, (batch, n), generator=g)
+    x, y = (torch.randint(VOCAB, (batch, n), generator=g).to(device) for _ in range(2))
 
     def step() -> None:
         loss = torch.nn.functional.cross_entropy(head(learner(embed(x))).flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     return step
 
@@ -89,17 +92,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--options", nargs="*", default=[], help="learner:key=value, e.g. mamba:chunk=32")
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (then the clock is wall)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     options = parse_options(args.options)
-    print(f"median {args.clock} ms per training step (d_model 64, 2 layers, batch {args.batch}, 1 thread, "
-          f"{args.rounds} interleaved rounds), torch {torch.__version__}")
+    if args.device != "cpu":
+        args.clock = "wall"
+    print(f"median {args.clock} ms per training step on {args.device} (d_model 64, 2 layers, batch {args.batch}, "
+          f"1 thread, {args.rounds} interleaved rounds), torch {torch.__version__}")
     print("| learner | " + " | ".join(f"n={n}" for n in args.lengths) + f" | n={args.long_length} |")
     print("|---|" + "---|" * (len(args.lengths) + 1))
     results: dict[tuple[str, int], float] = {}
     for n in [*args.lengths, args.long_length]:
         names = args.learners if n in args.lengths else [m for m in args.learners if m in args.long]
-        steps = {m: train_step(m, n, args.batch, **options.get(m, {})) for m in names}
+        steps = {m: train_step(m, n, args.batch, device=args.device, **options.get(m, {})) for m in names}
         results.update({(m, n): ms for m, ms in median_ms(steps, args.rounds, args.clock).items()})
     for m in args.learners:
         cells = [f"{results[(m, n)]:.0f}" if (m, n) in results else "" for n in [*args.lengths, args.long_length]]
