@@ -18,8 +18,10 @@ by a doubling scan (ceil(log2(n/c)) steps), and one last step adds each chunk's 
 Blelloch's scan-then-propagate with one processor per chunk: O(c + log(n/c)) dependent steps and about three
 times the work of the sequential loop. Only products of a's are formed, never quotients or exponentials of
 sums, so the states stay as accurate in fp32 at n = 4096 as the sequential loop's (tests/test_linear_recurrent.py).
-On a CPU (one core per worker) work, not depth, sets the time: c = 16 was the fastest chunk we measured
-(tests/benchmarks/linear_recurrent_speed.py); on a GPU every phase step is one kernel over the whole batch.
+On a CPU (one core per worker) work, not depth, sets the time, and chunks of 8, 16 and 32 train alike
+(tests/benchmarks/linear_recurrent_speed.py); c = 16 keeps the doubling's extra work small up to n = 4096
+(under half a multiply-add and half a multiply per state and position) at 25 dependent steps there. On a
+GPU each step is a few kernels over the whole batch: there fewer steps, not less work, is what counts.
 
 Every earlier input reaches the output through the states in between, so the path is O(n) as for an RNN, but
 along a linear path with a per-step gain a_t instead of a squashing nonlinearity.
@@ -297,11 +299,14 @@ class LRU(LinearRecurrent):
 
     Options: ``state`` N (complex states per layer, default 64), ``r_min`` and ``r_max`` (0 <= r_min < r_max <= 1,
     default 0.9 and 0.999), ``max_phase`` (in (0, 2π], default π/10), ``chunk`` (scan chunk c, default 16).
-    The defaults are the paper's for long-range work: §3.3 and its LRA runs put |λ| on the ring [0.9, 0.999]
-    so that memory lasts 10 to 1000 steps from the start, and shrink the phase range to [0, π/10] on the long
-    tasks, where fast-rotating states average out what the slow ones must keep. N = 64 is the smallest state
-    size of the paper's ablations (64-384 for widths 128-512); at the widths here (d_model ~64) it is as wide
-    as the model, which keeps parameter counts near the other learners'.
+
+    r_min, r_max and max_phase are the paper's long-range settings (§3.3, its LRA runs): |λ| on the ring
+    [0.9, 0.999], so that from the first step the states remember over 10 to 1000 steps (1/(1 - |λ|)), and
+    phases in [0, π/10], the narrow range it needed on its longest tasks, where fast-rotating states would
+    average out what slow ones must keep (the paper's code defaults, [0, 1] and 2π, are for short tasks).
+    N = 64 is our choice, not the paper's (its LRA models hold a few hundred states at widths of a few
+    hundred): as wide as the study's d_model, it gives lru the parameters of gru (50k at d_model 64, 2 layers)
+    and a training step a third of N = 256's (149k parameters; tests/benchmarks/linear_recurrent_speed.py).
     """
 
     name = "lru"
@@ -342,7 +347,7 @@ def selective_scan_reference(u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Ten
     return torch.einsum("btdn,btn->btd", h, C)
 
 
-SCAN_BLOCK = 2**19  # state elements per batch block on a CPU (measured: 2^18..2^19 best, the whole batch ~2x slower)
+SCAN_BLOCK = 2**19  # state elements per batch block on a CPU (measured: 2^18 to 2^21 alike, whole batch slower)
 
 
 def batch_blocks(batch: int, states_per_row: int, cuda: bool) -> list[slice]:
@@ -352,9 +357,10 @@ def batch_blocks(batch: int, states_per_row: int, cuda: bool) -> list[slice]:
 
 
 class SelectiveScan(torch.autograd.Function):
-    """:func:`selective_scan_reference` on the chunked scan, one batch block at a time, so that the [D, N] states
-    of a block, not of the whole batch, are in flight (on a CPU: in cache, not in memory). The forward keeps
-    each block's states h for the backward, which runs the adjoint scan block by block.
+    """:func:`selective_scan_reference` on the chunked scan, one batch block at a time, so that the [D, N]-wide
+    temporaries (Ā, B̄u, the scan's products) of one block, not of the whole batch, are in flight: on a CPU they
+    stay in cache. The forward keeps each block's states h for the backward (cheaper here than recomputing
+    them, as Gu & Dao's kernel does), which runs the adjoint scan block by block.
 
     In chunk layout [c, K, b, N, D], where one scan step is one contiguous slab:
         Ā = exp(Δ A),  x = (Δu) B,  h = scan(Ā, x),  y = C h
