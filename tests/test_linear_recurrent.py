@@ -36,8 +36,9 @@ from learners.linear_recurrent import (
 LENGTHS = [1, 2, 3, 7, 8, 9, 16, 17, 33, 100]
 
 
-def gains_and_inputs(n, complex_, invariant, dtype=torch.float64, seed=0, batch=2, state=3):
-    """a with |a| <= 1 (time-varying [batch, n, state] or time-invariant [1, 1, state]) and b ~ N(0, 1)."""
+def gains_and_inputs(n, complex_, invariant, seed=0, batch=2, state=3):
+    """float64 (or complex128) a with |a| <= 1, time-varying [batch, n, state] or time-invariant [1, 1, state],
+    and b ~ N(0, 1) [batch, n, state]."""
     g = torch.Generator().manual_seed(seed)
     shape = (1, 1, state) if invariant else (batch, n, state)
     modulus = torch.rand(shape, generator=g, dtype=torch.float64)
@@ -47,7 +48,7 @@ def gains_and_inputs(n, complex_, invariant, dtype=torch.float64, seed=0, batch=
     else:
         a = modulus * torch.sign(torch.randn(shape, generator=g, dtype=torch.float64))
         b = torch.randn(batch, n, state, generator=g, dtype=torch.float64)
-    return a.to(dtype if not complex_ else torch.complex128), b
+    return a, b
 
 
 # -- the scan -------------------------------------------------------------------------------------------------
