@@ -3,6 +3,7 @@
 from learners.attention import LocalAttention, Transformer
 from learners.base import FAMILIES, Learner, LearnerOptionError
 from learners.conv import CNN, TCN
+from learners.linear_recurrent import LRU, Mamba
 from learners.recurrent import GRU, LSTM, RNN
 
 LEARNERS: dict[str, type[Learner]] = {
@@ -13,6 +14,8 @@ LEARNERS: dict[str, type[Learner]] = {
     "tcn": TCN,
     "transformer": Transformer,
     "local-attention": LocalAttention,
+    "lru": LRU,
+    "mamba": Mamba,
 }
 
 __all__ = ["FAMILIES", "LEARNERS", "Learner", "LearnerOptionError"]

@@ -7,7 +7,8 @@ only. Learners never see vocabularies or losses: the harness wraps them between 
 
 Each learner also declares its structure so that the report can set theory beside measurement:
 
-- ``family``: "recurrent" | "convolutional" | "attention"
+- ``family``: "recurrent" | "convolutional" | "attention" | "linear-recurrent" (a diagonal linear recurrence
+  computed by a parallel scan)
 - ``theory``: the Table 1 row (Vaswani et al. 2017) as strings: complexity per layer, sequential
   operations, maximum path length.
 - ``max_path_length(n)``: the number of layer/step crossings from input 0 to output n-1.
@@ -23,7 +24,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-FAMILIES = ("recurrent", "convolutional", "attention")
+FAMILIES = ("recurrent", "convolutional", "attention", "linear-recurrent")
 
 
 class LearnerOptionError(ValueError):

@@ -107,11 +107,18 @@ def check_receptive_field(cls: type[Learner], **options: Any) -> None:
 
 
 def check_gradients(cls: type[Learner], **options: Any) -> None:
-    """forward + backward gives every parameter a finite gradient."""
+    """forward + backward gives every trainable parameter a finite gradient; at least one is trainable.
+
+    Frozen parameters (requires_grad=False) and buffers are allowed, as in modules that hold fixed tables and
+    in third-party mixers; they get no gradient and need none.
+    """
     m = build(cls, **options).train()
-    m(sample(LENGTH)).square().mean().backward()
     for name, p in m.named_parameters():
         assert p.dtype == torch.float32, f"{cls.name}: parameter {name} is {p.dtype}, expected float32"
+    trainable = [(name, p) for name, p in m.named_parameters() if p.requires_grad]
+    assert trainable, f"{cls.name}: no trainable parameter"
+    m(sample(LENGTH)).square().mean().backward()
+    for name, p in trainable:
         assert p.grad is not None, f"{cls.name}: parameter {name} gets no gradient"
         assert torch.isfinite(p.grad).all(), f"{cls.name}: parameter {name} has a non-finite gradient"
 

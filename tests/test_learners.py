@@ -9,11 +9,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from learners import FAMILIES, LEARNERS, LearnerOptionError, attention, checks
 from learners.attention import POSITIONS, LocalAttention, SelfAttention, Transformer, rotary, rotate
 from learners.checks import CHECKS, LENGTH, SIZE, build, check_learner
 from learners.conv import CNN, TCN
+from learners.linear_recurrent import LRU, Mamba
 from learners.recurrent import LSTM, RNN
 
 SMALL: dict[str, dict] = {"cnn": {"kernel_size": 3}, "tcn": {"kernel_size": 2, "levels": 2},
@@ -22,7 +24,10 @@ CASES = [(name, SMALL.get(name, {})) for name in LEARNERS]
 CASES += [("transformer", {"positions": p}) for p in POSITIONS if p != Transformer.OPTIONS["positions"]]
 CASES += [("local-attention", {"window": 4, "positions": p}) for p in ("learned", "rotary", "relative")]
 CASES += [("local-attention", {"window": 5, "positions": "relative"}),  # LENGTH not a multiple of window
-          ("tcn", {"kernel_size": 3, "levels": 1}), ("lstm", {"dropout": 0.1})]
+          ("tcn", {"kernel_size": 3, "levels": 1}), ("lstm", {"dropout": 0.1}),
+          ("lru", {"chunk": 5}), ("mamba", {"chunk": 5}),  # six chunks of the checked sequence, the last padded
+          ("lru", {"state": 3, "r_min": 0.0, "r_max": 1.0, "max_phase": 6.283}), ("mamba", {"state": 3, "expand": 1,
+                                                                                             "conv": 1, "dt_rank": 2})]
 IDS = [name + "".join(f"-{k}={v}" for k, v in opts.items()) for name, opts in CASES]
 
 
@@ -43,7 +48,7 @@ def test_small_receptive_fields_are_shorter_than_the_checked_sequence(name, opti
 
 
 def test_registry():
-    assert list(LEARNERS) == ["rnn", "lstm", "gru", "cnn", "tcn", "transformer", "local-attention"]
+    assert list(LEARNERS) == ["rnn", "lstm", "gru", "cnn", "tcn", "transformer", "local-attention", "lru", "mamba"]
     assert {cls.family for cls in LEARNERS.values()} == set(FAMILIES)
 
 
@@ -53,6 +58,7 @@ def test_receptive_field_formulas():
     assert LocalAttention(8, 3, heads=2, window=6).receptive_field(100) == 3 * 5 + 1
     assert Transformer(8, 2, heads=2).receptive_field(100) is None
     assert RNN(8, 2).receptive_field(100) is None
+    assert LRU(8, 2).receptive_field(100) is None and Mamba(8, 2).receptive_field(100) is None
 
 
 def test_tcn_default_levels_cover_max_len():
@@ -72,6 +78,10 @@ def test_path_lengths_and_sequential_ops():
     assert Transformer(8, 2, heads=2).max_path_length(10**6) == 1
     assert LocalAttention(8, 2, heads=2, window=16).max_path_length(1024) == 69  # ceil(1023 / 15)
     assert LocalAttention(8, 2, heads=2).sequential_ops(10**6) == 2
+    assert LRU(8, 3).max_path_length(100) == 102 and Mamba(8, 2).max_path_length(1) == 2
+    # chunked scan, c = 16: 16 in-chunk steps, ceil(log2(n/16)) doubling steps, 1 propagation step, per layer
+    assert LRU(8, 2).sequential_ops(256) == 2 * (16 + 4 + 1) and Mamba(8, 1).sequential_ops(16) == 16
+    assert Mamba(8, 1, chunk=4).sequential_ops(4096) == 4 + 10 + 1 and LRU(8, 1).sequential_ops(1) == 1
 
 
 BAD = [("rnn", {"dropout": 1.0}, "dropout"), ("gru", {"dropout": -0.1}, "dropout"),
@@ -80,7 +90,12 @@ BAD = [("rnn", {"dropout": 1.0}, "dropout"), ("gru", {"dropout": -0.1}, "dropout
        ("transformer", {"heads": 3}, "heads"), ("transformer", {"heads": 0}, "heads"),
        ("transformer", {"positions": "absolute"}, "positions"), ("transformer", {"dropout": 2}, "dropout"),
        ("transformer", {"heads": True}, "heads"), ("local-attention", {"window": 1}, "window"),
-       ("transformer", {"window": 4}, "window"), ("lstm", {"hidden": 32}, "hidden")]
+       ("transformer", {"window": 4}, "window"), ("lstm", {"hidden": 32}, "hidden"),
+       ("lru", {"r_min": 0.999, "r_max": 0.9}, "r_min"), ("lru", {"r_max": 1.5}, "r_max"),
+       ("lru", {"r_min": -0.1}, "r_min"), ("lru", {"max_phase": 0.0}, "max_phase"), ("lru", {"state": 0}, "state"),
+       ("lru", {"chunk": 0}, "chunk"), ("mamba", {"state": 0}, "state"), ("mamba", {"expand": 0}, "expand"),
+       ("mamba", {"conv": 0}, "conv"), ("mamba", {"dt_rank": 0}, "dt_rank"), ("mamba", {"dt_rank": True}, "dt_rank"),
+       ("mamba", {"dt_rank": 2.0}, "dt_rank"), ("mamba", {"chunk": -1}, "chunk")]
 
 
 @pytest.mark.parametrize(("name", "options", "culprit"), BAD, ids=[f"{n}-{c}" for n, _, c in BAD])
@@ -262,6 +277,51 @@ class Noisy(CNN):
 
     def forward(self, x):
         return super().forward(x) + 1e-3 * torch.rand_like(x)
+
+
+class FrozenAndBuffers(CNN):
+    """Holds a frozen parameter and buffers, as fixed tables and third-party mixers do."""
+
+    name = "frozen-and-buffers"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, self.d_model), requires_grad=False)
+        self.register_buffer("offset", torch.linspace(-0.1, 0.1, self.d_model))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        return super().forward(x * self.scale + self.offset)
+
+
+class UnusedParameter(CNN):
+    name = "unused-parameter"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spare = nn.Parameter(torch.zeros(3))  # trainable, but forward never reads it
+
+
+class AllFrozen(CNN):
+    name = "all-frozen"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requires_grad_(False)
+
+
+def test_frozen_parameters_and_buffers_pass_every_check():
+    check_learner(FrozenAndBuffers, kernel_size=3)
+    m = build(FrozenAndBuffers, kernel_size=3)
+    m(checks.sample(LENGTH)).sum().backward()
+    assert m.scale.grad is None and {name for name, _ in m.named_buffers()} == {"offset", "calls"}
+
+
+@pytest.mark.parametrize(("cls", "message"), [(UnusedParameter, "parameter spare gets no gradient"),
+                                              (AllFrozen, "no trainable parameter")])
+def test_gradient_check_still_catches_untrained_parameters(cls, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_gradients(cls, kernel_size=3)
 
 
 @pytest.mark.parametrize(("cls", "check", "message"), [
