@@ -15,14 +15,10 @@ from harness.measure.table1 import loglog_slope
 from learners import LEARNERS
 
 D, LAYERS, N, BATCH = 16, 2, 12, 2
-# harness.flops.analytic_forward_flops still charges local attention the chunked kernel's 2·window keys per query;
-# at N = 12 <= learners.attention.DENSE_WINDOWS·window the kernel now scores one masked N x N block (issue 14).
-# Strict: once harness/flops.py counts both layouts, these pass and the marker must go.
-STALE_LOCAL_FORMULA = pytest.mark.xfail(strict=True, reason="harness/flops.py: local-attention formula predates the "
-                                        "dense block for L <= DENSE_WINDOWS·window (issue 14)")
 CASES = [("rnn", {}), ("lstm", {}), ("gru", {}), ("cnn", {}), ("tcn", {}), ("tcn", {"levels": 2}),
          ("transformer", {}), ("transformer", {"positions": "relative"}), ("transformer", {"positions": "rotary"}),
-         ("local-attention", {"window": 4}), ("local-attention", {"window": 4, "positions": "relative"})]
+         ("local-attention", {"window": 4}), ("local-attention", {"window": 4, "positions": "relative"}),
+         ("local-attention", {"window": 8}), ("lru", {}), ("mamba", {}), ("mamba", {"expand": 1, "state": 8})]
 
 
 def build(name, options, d=D, max_len=64):
@@ -45,8 +41,7 @@ def test_every_registered_learner_counts_more_than_zero_forward_and_backward():
 
 
 @pytest.mark.parametrize("name,options", [
-    pytest.param(n, o, id=f"{n}{o or ''}", marks=STALE_LOCAL_FORMULA if n == "local-attention" else ())
-    for n, o in CASES])
+    pytest.param(n, o, id=f"{n}{o or ''}") for n, o in CASES])
 def test_counted_forward_flops_match_the_analytic_formula(name, options):
     m = build(name, options)
     expected = analytic_forward_flops(m, BATCH, N)

@@ -17,9 +17,16 @@ Two gaps on CPU, and how they are closed here (REFERENCES.md, "PyTorch facts tha
   Passing ``torch.utils.flop_counter.sdpa_flop`` itself fails (it is already shape-wrapped and gets the
   ``out_shape`` keyword twice), so thin wrappers call the counting helpers.
 
+A third gap on any device: linear recurrences on a scan (lru, mamba) do their recurrence in element-wise
+multiply-adds, which the counter does not see. A learner that declares ``uncounted_flops(batch, n)`` (the
+forward FLOPs of that work, 2 per multiply-add; learners/linear_recurrent.py derives them and its tests check
+them against a hand count) has them added as the entry ``SCAN_KEY``; for a backward pass, twice the forward's
+(the adjoint scan runs the same recurrence backwards and forms the gradients of both of its inputs), an
+estimate that METHOD_NOTE states.
+
 ``nn.RNN``, ``nn.GRU`` (matrix products per step), ``nn.Conv1d`` and masked attention that falls back to the
 math path (``bmm``) are counted by the stock registry; tests/test_flops.py checks every learner counts more
-than 0 and that rnn, lstm, gru, cnn, tcn, transformer and local-attention match the formulas below.
+than 0 and that each built-in learner matches the formulas below.
 
 Analytic forward FLOPs per sequence of n tokens, width d, per layer (the tests' reference):
 
@@ -27,8 +34,12 @@ Analytic forward FLOPs per sequence of n tokens, width d, per layer (the tests' 
     lstm   4 gates                   = 16·n·d²
     gru    3 gates                   = 12·n·d²
     conv   2·n·k·d² per conv level   (cnn: n_layers levels; tcn: n_layers·levels levels)
-    attn   qkv 6·n·d², out 2·n·d², MLP 16·n·d² = 24·n·d²;  QKᵀ and AV 2·2·n·n_k·d, n_k = n (full causal)
-           or 2·window keys per query in local-attention's chunked kernel
+    attn   qkv 6·n·d², out 2·n·d², MLP 16·n·d² = 24·n·d²;  QKᵀ and AV 2·2·n·n_k·d, n_k = n (full causal,
+           and local-attention up to n = DENSE_WINDOWS·window, one masked n×n block) or 2·window keys per
+           query in local-attention's chunked kernel beyond
+    lru    matrix products n·(8·d·N + 4·d²) (B and C complex as real pairs, the GLU), plus its scan
+    mamba  matrix products n·(4·d·E + 2·E·(r + 2N) + 2·r·E + 2·E·d) + Lp·2·N·E (E = expand·d, r = dt_rank,
+           Lp = n padded to whole scan chunks), plus its conv and scan
 """
 
 from __future__ import annotations
@@ -44,8 +55,10 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from harness.config.probes import PROBES
 from harness.measure.probe_learners import INPUT_SEED, ProbeLearner
+from learners.attention import DENSE_WINDOWS
 
 aten = torch.ops.aten
+SCAN_KEY = "elementwise scan (formula)"  # the by-op entry of the element-wise work the counter does not see
 
 # The ops that make up the attention core (scores and the weighted sum), as opposed to projections: used to
 # split a learner's FLOPs into the part Table 1's complexity column describes and the rest.
@@ -75,7 +88,11 @@ METHOD_NOTE = {
     "lstm": "counted on the unfused path (the fused oneDNN LSTM kernel counts 0 on CPU)",
     "transformer": "CPU SDPA kernel counted with torch's SDPA formula (it has none by default); causal "
                    "mask not discounted",
-    "local-attention": "masked chunked attention counted as computed (2·window keys per query)",
+    "local-attention": "masked attention counted as computed: n keys per query up to n = 3·window, 2·window "
+                       "beyond",
+    "lru": "matrix products counted; the complex scan added by formula (forward; backward estimated as 2x)",
+    "mamba": "matrix products counted; conv and selective scan added by formula (forward; backward estimated "
+             "as 2x)",
 }
 
 
@@ -105,6 +122,10 @@ def count_flops_by_op(module: nn.Module, x: torch.Tensor, backward: bool = False
     out: dict[str, int] = defaultdict(int)
     for op, flops in counter.get_flop_counts().get("Global", {}).items():
         out[str(op).removeprefix("aten.")] += int(flops)
+    learner = getattr(module, "learner", module)  # a SequenceModel's learner, or the learner itself
+    if hasattr(learner, "uncounted_flops"):
+        batch, n = x.shape[0], x.shape[1]
+        out[SCAN_KEY] = learner.uncounted_flops(batch, n) * (3 if backward else 1)
     return dict(out)
 
 
@@ -139,8 +160,19 @@ def analytic_forward_flops(learner: nn.Module, batch: int, n: int) -> int | None
         return batch * layers * (24 * n * d * d + 4 * n * n * d)
     if name == "local-attention":
         w = learner.window
-        padded = -(-n // w) * w  # the chunked kernel pads n up to whole chunks of w queries, 2w keys each
+        if n <= DENSE_WINDOWS * w:  # one masked n x n block: n keys per query
+            return batch * layers * (24 * n * d * d + 4 * n * n * d)
+        padded = -(-n // w) * w  # chunks of w queries (n padded up to whole chunks), 2w keys each
         return batch * layers * (24 * n * d * d + 4 * padded * 2 * w * d)
+    if name == "lru":
+        N = learner.options["state"]
+        return batch * layers * n * (8 * d * N + 4 * d * d) + learner.uncounted_flops(batch, n)
+    if name == "mamba":
+        E, N, r = learner.options["expand"] * d, learner.options["state"], learner.dt_rank
+        c = min(learner.options["chunk"], n)
+        padded = -(-n // c) * c
+        matmul = n * (4 * d * E + 2 * E * (r + 2 * N) + 2 * r * E + 2 * E * d) + padded * 2 * N * E
+        return batch * layers * matmul + learner.uncounted_flops(batch, n)
     return None
 
 

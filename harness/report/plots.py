@@ -3,8 +3,9 @@
 Every function takes tables from :mod:`harness.report.analysis` (or run records) and returns a matplotlib
 ``Figure``, or None when there is nothing to draw. :func:`save_figure` writes a figure as PNG (for the
 report, embedded as base64) and as SVG (for papers). Colours, line styles and markers are fixed per learner
-label across all figures: colour per label, line style and marker per family (recurrent solid/circle,
-convolutional dashed/square, attention dotted/triangle), so the figures also read in black and white.
+label across all figures: colour per label, line style and marker per family (recurrent solid/circle, linear
+recurrent dash-dot/plus, convolutional dashed/square, attention dotted/triangle), so the figures also read in black
+and white.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from harness.store.record import TRAINED, Outcome, RunRecord
 
-FAMILY_ORDER = ("recurrent", "convolutional", "attention", "other")
-FAMILY_DASH = {"recurrent": "", "convolutional": (5, 2), "attention": (1.5, 1.5), "other": (6, 2, 1, 2)}
-FAMILY_LINESTYLE = {"recurrent": "-", "convolutional": (0, (5, 2)), "attention": (0, (1.5, 1.5)),
-                    "other": (0, (6, 2, 1, 2))}
-FAMILY_MARKER = {"recurrent": "o", "convolutional": "s", "attention": "^", "other": "D"}
+FAMILY_ORDER = ("recurrent", "linear-recurrent", "convolutional", "attention", "other")
+FAMILY_DASH = {"recurrent": "", "linear-recurrent": (3, 1, 1, 1), "convolutional": (5, 2), "attention": (1.5, 1.5),
+               "other": (6, 2, 1, 2)}
+FAMILY_LINESTYLE = {fam: (0, dash) if dash else "-" for fam, dash in FAMILY_DASH.items()}
+FAMILY_MARKER = {"recurrent": "o", "linear-recurrent": "P", "convolutional": "s", "attention": "^", "other": "D"}
 BASELINE_COLOR = "#555555"
 PNG_DPI = 110
 RC = {
