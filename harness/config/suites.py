@@ -43,7 +43,7 @@ from harness.config.spec import RunSpec
 from harness.errors import ReachError
 from harness.text import did_you_mean
 
-SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "tasks", "probes")
+SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "tasks", "probes", "calibrate")
 SPEC_FIELDS = tuple(f for f in RunSpec.field_names() if f not in ("task", "learner", "distance", "seed",
                                                                   "task_params", "learner_options", "label"))
 LEARNER_KEYS = ("name", "options", "label") + SPEC_FIELDS
@@ -69,6 +69,7 @@ class Suite:
     learners: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calibrate: list[str] = field(default_factory=list)  # settings chosen on validation (harness.report.calibration)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> Suite:
@@ -101,9 +102,12 @@ class Suite:
         validate_probes(probes, where)
         if not learners and probes == {}:
             raise ReachError(f"{where}: the suite has no learners")
+        calibrate = data.get("calibrate", [])
+        if not (isinstance(calibrate, list) and all(isinstance(k, str) and k for k in calibrate)):
+            raise ReachError(f"{where}: 'calibrate' must be a list of setting names, e.g. [\"lr\"]")
         suite = cls(name=name, description=data.get("description", ""), seeds=seeds,
                     prune=bool(data.get("prune", True)), defaults=defaults, learners=learners, tasks=tasks,
-                    probes=probes)
+                    probes=probes, calibrate=calibrate)
         try:
             suite.plan()  # validate every configuration and spec now, before anything runs
         except ReachError as exc:
@@ -115,6 +119,8 @@ class Suite:
                "defaults": self.defaults, "learners": self.learners, "tasks": self.tasks}
         if self.probes:
             out["probes"] = self.probes
+        if self.calibrate:
+            out["calibrate"] = self.calibrate
         return out
 
     def to_toml(self) -> str:

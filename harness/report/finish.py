@@ -9,6 +9,7 @@ from harness.config.plan import Cell
 from harness.config.suites import Suite
 from harness.measure.probes import run_probes
 from harness.report.analysis import reach_summary
+from harness.report.calibration import calibrate
 from harness.report.html import build_report
 from harness.run.sweep import SweepResult
 from harness.store.record import Outcome, RunRecord
@@ -33,6 +34,19 @@ def summary_table(records: list[RunRecord], plan: list[Cell] | None = None) -> T
     return table
 
 
+def calibration_table(records: list[RunRecord], keys: list[str]) -> Table:
+    """The calibration's candidates per learner, scored on validation only; the choice marked ✓."""
+    table = Table(title=f"calibration: {', '.join(keys)} chosen on validation streams (final validation accuracy, "
+                        f"mean over tasks and seeds; ties: fewer steps to the threshold)")
+    for col, just in (("learner", "left"), ("candidate", "left"), ("val accuracy", "right"),
+                      ("steps to threshold", "right"), ("runs", "right"), ("", "left")):
+        table.add_column(col, justify=just)
+    for c in calibrate(records, keys):
+        table.add_row(escape(c.learner), escape(c.label), f"{c.val_accuracy:.3f}", f"{c.val_steps:.0f}",
+                      str(c.runs), "✓ chosen" if c.chosen else "")
+    return table
+
+
 def finish_sweep(suite: Suite, result: SweepResult, report: bool = True) -> int:
     """Write runs.csv/parquet, run the suite's probes, build the report (unless ``report`` is False) and print
     the reach table and counts. Returns the exit code of the sweep (0)."""
@@ -45,6 +59,8 @@ def finish_sweep(suite: Suite, result: SweepResult, report: bool = True) -> int:
         out.print(f"report: {build_report(folder)}")
     if records:  # a probes-only suite (table1) has no runs to tabulate
         out.print(summary_table(records, suite.plan()))
+    if records and suite.calibrate:
+        out.print(calibration_table(records, suite.calibrate))
     parts = ", ".join(f"{result.counts.get(k, 0)} {k}" for k in SUMMARY_OUTCOMES)
     out.print(f"{len(records)} runs ({parts}) in {result.seconds:.0f} s; {result.resumed} resumed from an earlier "
               f"session")
