@@ -1,5 +1,6 @@
-"""The report's figures: accuracy against distance, steps to solve, learning curves, the per-position breakdown,
-and the probes' figures, each saved as PNG and SVG and embedded in report.html as base64."""
+"""The report's figures: the study at a glance, accuracy against distance and against load, steps to solve,
+learning curves, the per-position breakdown, and the probes' figures; each saved as PNG and SVG and embedded in
+report.html as base64. Captions are written from each figure's facts by templates/captions.j2."""
 
 from __future__ import annotations
 
@@ -16,28 +17,33 @@ from harness.measure.table1 import TABLE1_COMPACT_COLUMNS, table1_compact
 from harness.report import analysis, plots, probe_plots
 from harness.report.load import Loaded
 from harness.store.record import Outcome, RunRecord
-from harness.text import MISSING, join_names
+from harness.text import MISSING
 
-RUN_FIGURES = ("accuracy_vs_distance", "steps_to_solve", "learning_curves", "accuracy_by_position_distance")
+RUN_FIGURES = ("summary", "accuracy_vs_distance", "capacity_vs_load", "steps_to_solve", "learning_curves",
+               "accuracy_by_position_distance")
+TITLES = {"summary": "The study at a glance: reach per learner and task",
+          "accuracy_vs_distance": "Accuracy against distance", "capacity_vs_load": "Capacity: accuracy against load",
+          "steps_to_solve": "Steps to solve against distance", "learning_curves": "Learning curves",
+          "accuracy_by_position_distance": "Accuracy by per-position distance"}
 
-
-PAPER_TABLE1 = [  # Vaswani et al. 2017, Table 1
-    ("self-attention", "O(n²·d)", "O(1)", "O(1)"),
-    ("recurrent", "O(n·d²)", "O(n)", "O(n)"),
-    ("convolutional", "O(k·n·d²)", "O(1)", "O(log_k n)"),
-    ("self-attention (restricted)", "O(r·n·d)", "O(1)", "O(n/r)"),
+PAPER_TABLE1 = [  # Vaswani et al. 2017, Table 1, and the row reach adds (not in the paper)
+    ("self-attention", "O(n²·d)", "O(1)", "O(1)", True),
+    ("recurrent", "O(n·d²)", "O(n)", "O(n)", True),
+    ("convolutional", "O(k·n·d²)", "O(1)", "O(log_k n)", True),
+    ("self-attention (restricted)", "O(r·n·d)", "O(1)", "O(n/r)", True),
+    ("linear recurrence (parallel scan)", "O(n·d·N)", "O(c + log(n/c))", "O(n)", False),
 ]
 
 
 # -- probes -----------------------------------------------------------------------------------------------------
-def probes_section(loaded: Loaded, fig_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-    """(section context, probe figure dicts, Table-1 reading sentences)."""
+def probes_section(loaded: Loaded, fig_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(section context, probe figure dicts)."""
     section: dict[str, Any] = {"present": loaded.table1 is not None, "table1": None, "note": None,
                                "paper": PAPER_TABLE1}
     if loaded.table1 is None:
         section["note"] = ("No probes ran for this folder (no table1.csv). Suites with a [probes] table measure "
                            "gradient path length, FLOPs and throughput and fill this section.")
-        return section, [], []
+        return section, []
     # one column per learner, one row per measure: table1.csv has dozens of measures and a handful of learners;
     # measures that are empty for every learner (e.g. CUDA timings without a GPU) are left out
     t1 = loaded.table1.dropna(axis=1, how="all")
@@ -48,9 +54,7 @@ def probes_section(loaded: Loaded, fig_dir: Path) -> tuple[dict[str, Any], list[
         section["compact"] = {"columns": list(TABLE1_COMPACT_COLUMNS), "rows": table1_compact(t1)}
     except (AttributeError, KeyError):  # a table1.csv from elsewhere without the probes' columns
         section["compact"] = None
-    figures = list(probe_plots.probe_figures(loaded.folder, fig_dir))
-    readings = [str(s) for s in probe_plots.table1_reading(t1)]
-    return section, figures, readings
+    return section, list(probe_plots.probe_figures(loaded.folder, fig_dir))
 
 
 def _cell(value: Any) -> str:
@@ -62,20 +66,18 @@ def _cell(value: Any) -> str:
 
 
 # -- figures ----------------------------------------------------------------------------------------------------
-def task_baselines(records: list[RunRecord]) -> dict[tuple[str, int], float]:
-    """(task, distance) -> memoryless baseline accuracy, from the records or, for runs without one (skipped,
-    pending, errors), from the task itself, so the baseline is drawn across every distance of the ladder."""
+def task_baselines(frame: pd.DataFrame, records: dict[str, RunRecord]) -> dict[tuple[str, int], float]:
+    """(task configuration, distance) -> memoryless baseline accuracy, from the runs or, for runs without one
+    (skipped, pending, errors), from the task itself, so the baseline is drawn across every distance."""
     out: dict[tuple[str, int], float] = {}
-    todo = []
-    for r in records:
-        key = (r.task, r.distance)
-        if r.baseline_accuracy is not None:
-            out.setdefault(key, float(r.baseline_accuracy))
-        else:
-            todo.append((key, r.spec))
-    for key, spec in todo:
+    for row in frame.itertuples():
+        key = (row.task, int(row.distance))
         if key in out:
             continue
+        if row.baseline_accuracy is not None and not pd.isna(row.baseline_accuracy):
+            out[key] = float(row.baseline_accuracy)
+            continue
+        spec = records[row.id].spec
         try:
             task = make_task(spec["task"], key[1], dict(spec.get("task_params") or {}), spec.get("seq_len"))
             out[key] = float(task.baseline()["accuracy"])
@@ -88,51 +90,44 @@ def embed(path_png: Path) -> str:
     return base64.b64encode(Path(path_png).read_bytes()).decode("ascii")
 
 
-def make_figures(loaded: Loaded, frame: pd.DataFrame, cells: pd.DataFrame, style: Any,
+def make_figures(loaded: Loaded, frame: pd.DataFrame, summary: pd.DataFrame, cells: pd.DataFrame,
+                 style: plots.Style, order: list[str], paths: dict[str, str],
                  fig_dir: Path) -> dict[str, dict[str, Any]]:
-    """key -> {key, title, b64, caption, png, svg} for every figure that has data; a note instead where not."""
+    """key -> {key, title, b64, facts, png, svg} for every figure that has data (captions: captions.j2)."""
     out: dict[str, dict[str, Any]] = {}
-    records = loaded.records
-    threshold = float(frame.solve_threshold.dropna().iloc[0]) if len(frame) and frame.solve_threshold.notna().any() \
-        else 0.99
+    records = {r.id: r for r in loaded.records + loaded.pending}
+    threshold = float(frame.solve_threshold.dropna().iloc[0]) if frame.solve_threshold.notna().any() else 0.99
+    dist = frame[frame.axis != "load"]
 
-    def keep(key: str, fig: Any, title: str, caption: str) -> None:
+    def keep(key: str, fig: Any, facts: dict[str, Any] | None = None) -> None:
         if fig is None:
             return
         png, svg = plots.save_figure(fig, fig_dir, key)
-        out[key] = {"key": key, "title": title, "b64": embed(png), "caption": caption, "png": png.name,
+        out[key] = {"key": key, "title": TITLES[key], "b64": embed(png), "facts": facts or {}, "png": png.name,
                     "svg": svg.name}
 
+    keep("summary", plots.summary_figure(summary, plots.by_path(order, paths, style), paths))
     not_run = []
-    for task, tc in cells.groupby("task", sort=True):
-        pruned = [f"{row.label} from {row.distance}" for row in tc[tc.status == "skipped"].groupby("label").first()
+    for task, tc in cells[cells.axis != "load"].groupby("task", sort=True):
+        pruned = [f"{row.label} from {row.rung}" for row in tc[tc.status == "skipped"].groupby("label").first()
                   .reset_index().itertuples()]
         if pruned:
             not_run.append(f"{task}: {', '.join(pruned)}")
-    errors = int((frame.outcome == Outcome.ERROR).sum())
-    cap = ("Test accuracy (token-level, on the held-out test stream) against the dependency distance, log2 axis. "
-           "Line: mean over seeds; band: lowest to highest seed; dots: single seeds. Grey dashed: the task's "
-           "memoryless baseline; green: the solved threshold. Runs that were not run are absent, not zeros")
-    cap += (" — not run (failed at a shorter distance in every seed): " + "; ".join(not_run) + "." if not_run else ".")
-    if errors:
-        cap += f" {errors} run(s) ended in an error and have no accuracy (see Provenance)."
-    keep("accuracy_vs_distance", plots.accuracy_figure(frame, style, task_baselines(records + loaded.pending),
-                                                       threshold), "Accuracy against distance", cap)
-    keep("steps_to_solve", plots.steps_figure(frame, style), "Steps to solve against distance",
-         "Training steps until the validation accuracy first reached the threshold (evaluated every eval_every "
-         "steps), per seed (dots) and mean over solved seeds (line). Crosses: runs that trained but did not solve, "
-         "drawn at their step budget. Not-run distances are absent.")
+    keep("accuracy_vs_distance", plots.accuracy_figure(dist, style, task_baselines(dist, records), threshold),
+         {"not_run": not_run, "errors": int((dist.drop_duplicates("id").outcome == Outcome.ERROR).sum())})
+    keep("capacity_vs_load", plots.load_figure(frame, style, threshold),
+         {"tasks": sorted(frame[frame.axis == "load"].task.unique())})
+    keep("steps_to_solve", plots.steps_figure(dist, style))
     picks = {}
-    for task, tc in cells.groupby("task", sort=True):
+    for task, tc in cells[cells.axis != "load"].groupby("task", sort=True):
         d = analysis.pick_curve_rung(tc)
         if d is not None:
             picks[task] = d
-    keep("learning_curves", plots.curves_figure(records, picks, style, threshold), "Learning curves",
-         "Validation accuracy against training step for one run per learner (its lowest seed) at the distance of each "
-         "task where the learners disagree most: " + ", ".join(f"{t} {d}" for t, d in sorted(picks.items()))
-         + ". Curves end early where the run reached the threshold (early stopping on validation).")
-    mixed = analysis.mixed_distance_tasks(records, loaded.plan)
-    table = analysis.position_breakdown(records, loaded.plan, mixed)
+    curve_records = _records_by_task(dist, records)
+    keep("learning_curves", plots.curves_figure(curve_records, picks, style, threshold),
+         {"picks": sorted(picks.items())})
+    mixed = analysis.mixed_distance_tasks(loaded.records, loaded.plan)
+    table = analysis.position_breakdown(loaded.records, loaded.plan, mixed)
     panels = []
     for task in mixed:
         t = table[table.task == task]
@@ -146,10 +141,14 @@ def make_figures(loaded: Loaded, frame: pd.DataFrame, cells: pd.DataFrame, style
         b = pd.to_numeric(frame[frame.task == task].baseline_accuracy, errors="coerce").dropna()
         if len(b):
             baselines[task] = float(b.mean())
-    keep("accuracy_by_position_distance", plots.breakdown_figure(table, panels, style, baselines),
-         "Accuracy by per-position distance",
-         "For tasks whose scored positions mix dependency distances (" + join_names(mixed) + "): test accuracy of "
-         "the positions whose own distance falls in each log2 bin [2^i, 2^(i+1)), pooled over seeds, for the "
-         "shortest, a middle and the longest distance parameter that ran (one row per task). A flat line means "
-         "distance within a sequence does not matter; a falling one shows where the learner loses the dependency.")
+    keep("accuracy_by_position_distance", plots.breakdown_figure(table, panels, style, baselines), {"tasks": mixed})
+    return out
+
+
+def _records_by_task(frame: pd.DataFrame, records: dict[str, RunRecord]) -> list[RunRecord]:
+    """The frame's runs as records whose spec names their task configuration (the curves figure groups by it)."""
+    out = []
+    for row in frame.drop_duplicates(["id", "task"]).itertuples():
+        r = records[row.id]
+        out.append(RunRecord(**{**r.__dict__, "spec": {**r.spec, "task": row.task}}))
     return out

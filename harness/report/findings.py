@@ -1,348 +1,290 @@
-"""Findings: what the results say, each a short statement with its evidence, set beside Table 1's theory.
+"""Findings: what the results say, as typed facts. Python computes them; templates/findings.j2 writes the sentences.
 
-A finding is computed from the records and the learners' declared structure, never asserted: a number that
-is missing silences its sentence.
+A finding is a :class:`Finding`: a theme, a key (the macro of findings.j2 that writes it), its facts (numbers and
+names, nothing pre-written) and a kind — a plain fact, a result *against* the theory the report sets beside it, or
+a warning about the sweep itself. Learners that share a finding are named together in one finding. Every number
+comes from the records; a number that is missing silences its finding instead of being guessed.
+
+Themes, in reading order: reach per task, path length and gradients, receptive fields, positions, memory load and
+capacity, cost and parallelism, and the sweep itself.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from harness.report import analysis
-from harness.report.load import Loaded
-from harness.report.structure import Structure, span_of
+from harness.config.plan import DISTANCE, LOAD
+from harness.report.structure import Structure
+from harness.report.verdict import ABSOLUTE_POSITIONS, Verdict
 from harness.store.record import OUTCOMES, Outcome, RunRecord
-from harness.text import fmt_rate, fmt_values, join_names
 
+FACT, AGAINST, WARNING = "fact", "against", "warning"
+THEMES = {"reach": "Reach per task", "path": "Path length and gradients", "field": "Receptive fields",
+          "positions": "Positions", "capacity": "Memory load and capacity", "cost": "Cost and parallelism",
+          "sweep": "The sweep itself"}
 AT_BASELINE = 0.02  # an unsolved run within this much accuracy of the memoryless baseline learned nothing usable
-
-
-ABSOLUTE_POSITIONS = ("sinusoidal", "learned")
-
-
 RELATIVE_POSITIONS = ("relative", "rotary")
 
 
-def reach_text(row: Any) -> str:
-    """'64 (2/2)': the reach with the seeds that solved it, or 'none'."""
-    if row.reach:
-        return f"{row.reach} ({row.solved_at_reach}/{row.seeds})"
-    return "none"
+@dataclass(frozen=True)
+class Finding:
+    theme: str  # a key of THEMES
+    key: str  # the macro of templates/findings.j2 that writes the sentence
+    facts: dict[str, Any]
+    kind: str = FACT  # FACT, AGAINST (a result against the theory beside it) or WARNING
+    details: list[dict[str, Any]] = field(default_factory=list)  # folded derivations, each {key, facts}
 
 
-# -- findings -------------------------------------------------------------------------------------------------
-def finding(text: str, href: str, link: str, kind: str = "fact", details: list[str] | None = None) -> dict[str, Any]:
-    return {"text": text, "href": href, "link": link, "kind": kind, "details": details or []}
+def _group(pairs: list[tuple[str, Any]]) -> list[tuple[Any, list[str]]]:
+    """[(label, value)] -> [(value, [labels])] in first-seen order: learners with the same value named once."""
+    out: dict[Any, list[str]] = {}
+    for label, value in pairs:
+        out.setdefault(value, []).append(label)
+    return list(out.items())
 
 
-def task_reach_sentences(summary: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
+# -- reach per task -------------------------------------------------------------------------------------------
+def task_reach(summary: pd.DataFrame, order: list[str]) -> list[Finding]:
+    """One finding per task configuration: learners grouped by reach (or capacity), best first."""
     out = []
     for task, g in summary.groupby("task", sort=True):
-        g = g.set_index("label").loc[[lab for lab in order if lab in set(g.label)]].reset_index()
-        tested = [int(d) for d in g.max_tested if d]
-        span = f"tested up to distance {max(tested)}" if tested else "nothing trained yet"
+        g = g.set_index("label").reindex([lab for lab in order if lab in set(g.label)])
+        tested = [int(v) for v in g.max_tested if v]
         ranked = g[g.reach > 0].sort_values("reach", ascending=False, kind="stable")
-        parts = []
-        for i, row in enumerate(ranked.itertuples()):
-            parts.append(f"{row.label} {'reaches ' if i == 0 else ''}{row.reach} ({row.solved_at_reach}/{row.seeds}"
-                         f"{' seeds' if i == 0 else ''})")
-        none = [row.label for row in g.itertuples() if row.reach == 0 and row.max_tested > 0]
-        text = f"{task} ({span}): " + ("; ".join(parts) if parts else "no learner solved any tested distance")
-        if parts and none:
-            text += f"; no tested distance solved by {join_names(none)}"
-        out.append(finding(text + ".", "#reach", "reach table"))
+        groups = [(int(v), names) for v, names in _group([(lab, int(r)) for lab, r in ranked.reach.items()])]
+        none = [lab for lab, row in g.iterrows() if row.reach == 0 and row.max_tested > 0]
+        out.append(Finding("reach", "task_reach", {"task": task, "axis": str(g.axis.iloc[0]),
+                                                    "top": max(tested) if tested else 0, "groups": groups,
+                                                    "none": none}))
     return out
 
 
-def theory_sentences(cells: pd.DataFrame, frame: pd.DataFrame, records: list[RunRecord],
-                     structure: Structure) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Findings that set the results beside Table 1's path-length argument (shorter maximum paths between
-    positions make long-range dependencies easier to learn), and receptive-field caps that bind in this sweep.
+# -- path length ----------------------------------------------------------------------------------------------
+def path_and_fields(cells: pd.DataFrame, records: dict[tuple[str, str, int], RunRecord],
+                    structure: Structure, summary: pd.DataFrame) -> list[Finding]:
+    """Results set beside Table 1's path-length argument (shorter maximum paths make long-range dependencies
+    easier to learn), and receptive fields that cap a learner in this sweep.
 
-    A contradiction: learner A fails a distance (no majority of seeds, although its receptive field covers the
-    dependency) that a learner B with a longer maximum path length solves. Reported once per learner, at its
-    shortest such distance, grouped by (task, distance)."""
-    spans = span_of(records)
-    rep: dict[tuple[str, str, int], RunRecord] = {}
-    for r in records:
-        rep.setdefault((r.task, r.label, r.distance), r)
+    Against the argument: learner A fails a distance (no majority of seeds) although its receptive field covers the
+    dependency, while a learner B with a longer maximum path solves it. Reported once per learner, at its shortest
+    such distance, grouped by (task, distance). ``records``: (task, label, rung) -> a representative record."""
     groups: dict[tuple[str, int], dict[str, Any]] = {}
-    consistent_tasks, tasks_with = [], []
-    cap_values: dict[str, int] = {}
-    cap_binds: dict[str, list[str]] = defaultdict(list)
-    cap_broken: dict[str, list[str]] = defaultdict(list)
-    for task, tc in cells.groupby("task", sort=True):
+    consistent, with_cases = [], []
+    field_of: dict[str, int] = {}
+    binds: dict[str, list[str]] = defaultdict(list)
+    broken: dict[str, list[str]] = defaultdict(list)
+    for task, tc in cells[cells.axis == DISTANCE].groupby("task", sort=True):
         found = False
         for label, lc in tc.groupby("label", sort=True):
-            for row in lc[(lc.ran > 0) & ~lc.majority].sort_values("distance").itertuples():
-                r = rep.get((task, label, row.distance))
-                span = spans.get((task, row.distance), row.distance)
+            for row in lc[(lc.ran > 0) & ~lc.majority].sort_values("rung").itertuples():
+                r = records.get((task, label, row.rung))
+                span = _span(r, row.rung)
                 path_a, rf_a, bounded_a = structure.at(r, span) if r is not None else (None, None, False)
                 if path_a is None or (bounded_a and rf_a is not None and rf_a < span + 1):
-                    continue  # unknown, or cannot see that far by construction (a cap, reported below)
+                    continue  # unknown, or beyond its field by construction: a cap, below
                 winners = {}
-                for other in tc[(tc.distance == row.distance) & tc.majority].itertuples():
-                    ro = rep.get((task, other.label, row.distance))
+                for other in tc[(tc.rung == row.rung) & tc.majority].itertuples():
+                    ro = records.get((task, other.label, row.rung))
                     path_b = structure.at(ro, span)[0] if ro is not None else None
                     if path_b is not None and path_b > path_a:
                         winners[other.label] = path_b
                 if winners:
-                    g = groups.setdefault((task, int(row.distance)), {"losers": [], "winners": {}})
-                    acc = "" if math.isnan(row.acc_mean) else f", accuracy {row.acc_mean:.2f}"
-                    g["losers"].append(f"{label} (path {path_a}; {row.solved}/{row.seeds} seeds{acc})")
+                    g = groups.setdefault((task, int(row.rung)), {"losers": [], "winners": {}})
+                    g["losers"].append({"label": label, "path": path_a, "solved": row.solved, "seeds": row.seeds,
+                                        "accuracy": None if math.isnan(row.acc_mean) else row.acc_mean})
                     g["winners"].update(winners)
                     found = True
                     break  # its shortest failing distance says it; longer ones repeat it
         if (tc.ran > 0).any():
-            (tasks_with if found else consistent_tasks).append(task)
+            (with_cases if found else consistent).append(task)
         for label, lc in tc.groupby("label", sort=True):
             for row in lc[lc.ran > 0].itertuples():
-                r = rep.get((task, label, row.distance))
-                span = spans.get((task, row.distance), row.distance)
+                r = records.get((task, label, row.rung))
+                span = _span(r, row.rung)
                 _, rf, bounded = structure.at(r, span) if r is not None else (None, None, False)
                 if not bounded or rf is None:
                     continue
-                cap_values[label] = min(rf, cap_values.get(label, rf))
+                field_of[label] = min(rf, field_of.get(label, rf))
                 if rf < span + 1:
-                    cap_binds[label].append(f"{task} {row.distance}")
+                    binds[label].append(f"{task} {row.rung}")
                     if row.majority:
-                        cap_broken[label].append(f"{task} at distance {row.distance} (a dependency of {span} steps)")
-    findings = []
+                        broken[label].append({"task": task, "distance": int(row.rung), "span": span})
+    out = []
     if groups:
-        details = []
-        for (task, distance), g in sorted(groups.items()):
-            wins = join_names([f"{lab} (path {p})" for lab, p in sorted(g["winners"].items(), key=lambda kv: kv[1])])
-            verb = "fails" if len(g["losers"]) == 1 else "fail"
-            details.append(f"{task} at distance {distance}: {join_names(g['losers'])} {verb}, while {wins} "
-                           f"solve{'s' if len(g['winners']) == 1 else ''} it.")
-        if consistent_tasks:
-            details.append(f"No such case on {join_names(consistent_tasks)}.")
-        findings.append(finding(
-            f"Results against the path-length argument on {len(tasks_with)} of "
-            f"{len(tasks_with) + len(consistent_tasks)} task(s): learners with a shorter maximum path (Table 1; "
-            f"path lengths below are at the failing distance) failed distances that learners with longer paths "
-            f"solved. Within these budgets, path length is not what decides reach there.", "#fig-accuracy",
-            "figure: accuracy vs distance", "contradiction", details))
-    elif consistent_tasks:
-        findings.append(finding(
-            f"No result contradicts the path-length ordering on {join_names(consistent_tasks)}: no learner failed a "
-            f"distance that a learner with a longer maximum path length solved.", "#fig-accuracy",
-            "figure: accuracy vs distance"))
-    summary = analysis.reach_summary(frame)
-    caps = []
-    for label, rf in sorted(cap_values.items()):
-        if not cap_binds[label]:
-            continue  # the field covers every dependency tested here: no cap in this sweep
-        reach = {row.task: row.reach for row in summary[summary.label == label].itertuples()}
-        reached = ", ".join(f"{t} {v or 'none'}" for t, v in sorted(reach.items()))
-        text = (f"{label} sees {rf} positions (receptive field): by construction it cannot bridge a dependency "
-                f"longer than {rf - 1} steps, whatever the budget; this caps it on {join_names(cap_binds[label][:4])}"
-                f"{' and more' if len(cap_binds[label]) > 4 else ''} (measured reach: {reached}).")
-        kind = "fact"
-        if cap_broken[label]:
-            text += (" Yet it solved " + join_names(cap_broken[label]) + ", beyond its receptive field: check the "
-                     "learner's receptive_field() or the task's distances.")
-            kind = "contradiction"
-        caps.append(finding(text, "#structure", "structure per learner", kind))
-    return findings, caps
+        details = [{"key": "path_case", "facts": {"task": t, "distance": d, "losers": g["losers"],
+                                                  "winners": sorted(g["winners"].items(), key=lambda kv: kv[1])}}
+                   for (t, d), g in sorted(groups.items())]
+        out.append(Finding("path", "path_against", {"tasks": with_cases, "of": len(with_cases) + len(consistent),
+                                                    "consistent": consistent}, AGAINST, details))
+    elif consistent:
+        out.append(Finding("path", "path_consistent", {"tasks": consistent}))
+    for row in summary.itertuples():
+        if row.solved_beyond:
+            out.append(Finding("path", "solved_beyond", {"label": row.label, "task": row.task, "axis": row.axis,
+                                                         "failed": int(row.first_failed),
+                                                         "beyond": list(row.solved_beyond)}, AGAINST))
+    capped = [(label, field_of[label]) for label in sorted(binds)]
+    for rf, labels in _group(capped):
+        reached = {lab: {t: int(v) for t, v in summary[summary.label == lab][["task", "reach"]].values}
+                   for lab in labels}
+        out.append(Finding("field", "field_cap", {"labels": labels, "field": rf, "reached": reached,
+                                                  "where": sorted({w for lab in labels for w in binds[lab]})}))
+    for label, cases in sorted(broken.items()):
+        out.append(Finding("field", "field_broken", {"label": label, "field": field_of[label], "cases": cases},
+                           AGAINST))
+    return out
 
 
-def position_kind(options: dict[str, Any]) -> str | None:
-    pos = options.get("positions")
-    if pos in ABSOLUTE_POSITIONS:
-        return "absolute"
-    if pos in RELATIVE_POSITIONS:
-        return "relative"
-    return None
+def _span(record: RunRecord | None, distance: int) -> int:
+    """The longest dependency a run must bridge: its largest per-position distance, else the distance."""
+    by = [int(k) for k in ((record.test_by_distance or {}) if record is not None else {})]
+    return max([distance, *by])
 
 
-def transformer_limit(summary: pd.DataFrame, structure: Structure) -> dict[str, Any] | None:
-    """Which limit applies to the transformer: compare absolute- and relative-position transformers task by task.
-
-    Both have path length O(1) (every position attends to every earlier one in one layer), so a difference in
-    reach between them is the cost of finding the position, not of path length."""
+# -- positions ------------------------------------------------------------------------------------------------
+def positions(summary: pd.DataFrame, structure: Structure) -> list[Finding]:
+    """Absolute against relative positions in the transformers of the sweep, task by task. Both have path length 1
+    (every position attends to every earlier one in one layer), so a difference in reach is the cost of finding
+    the position, not of path length."""
     kinds = {}
     for label, opts in structure.options.items():
-        spec = structure.specs.get(label, {})
-        if spec.get("learner") == "transformer":
-            kind = position_kind(opts)
-            if kind:
-                kinds[label] = kind
-    if "absolute" not in kinds.values() or "relative" not in kinds.values():
-        return None
-    details, rel_better, abs_better, same = [], [], [], []
-    for task, g in summary.groupby("task", sort=True):
-        g = g[g.label.isin(kinds) & (g.max_tested > 0)]
-        absolute = g[g.label.map(kinds) == "absolute"].sort_values("reach", ascending=False)
-        relative = g[g.label.map(kinds) == "relative"].sort_values("reach", ascending=False)
-        if absolute.empty or relative.empty:
+        if structure.specs.get(label, {}).get("learner") == "transformer":
+            pos = opts.get("positions")
+            if pos in ABSOLUTE_POSITIONS or pos in RELATIVE_POSITIONS:
+                kinds[label] = "absolute" if pos in ABSOLUTE_POSITIONS else "relative"
+    if set(kinds.values()) != {"absolute", "relative"}:
+        return []
+    cases = []
+    for task, g in summary[summary.label.isin(kinds) & (summary.max_tested > 0)].groupby("task", sort=True):
+        best = {k: g[g.label.map(kinds) == k].sort_values("reach", ascending=False) for k in ("absolute", "relative")}
+        if best["absolute"].empty or best["relative"].empty:
             continue
-        a, r = absolute.iloc[0], relative.iloc[0]
-        pair = f"{r.label} {reach_text(r)} against {a.label} {reach_text(a)}"
-        if r.reach > a.reach:
-            rel_better.append(task)
-            details.append(f"{task}: {pair}: relative positions reach further.")
-        elif a.reach > r.reach:
-            abs_better.append(task)
-            details.append(f"{task}: {pair}: absolute positions reach further.")
-        else:
-            same.append(task)
-            top = max(int(a.max_tested), int(r.max_tested))
-            if a.reach and a.reach >= top:
-                where = "both solve every tested distance, so neither limit shows within this ladder"
-            elif not a.reach:
-                where = ("neither solves any tested distance; with path length 1 for both and no difference between "
-                         "the encodings, what limits them here is the training budget, not the architecture")
-            else:
-                where = ("both stop at the same rung; neither path length (1 for both) nor the kind of position "
-                         "encoding separates them there")
-            details.append(f"{task}: {pair}: {where}.")
-    if not details:
-        return None
-    n = len(rel_better) + len(abs_better) + len(same)
-    rel_labels = join_names(sorted({lab for lab, k in kinds.items() if k == "relative"}))
-    if rel_better and not abs_better:
-        text = (f"Which limit applies to the transformer: finding the position. With relative positions "
-                f"({rel_labels}) it reaches further on {len(rel_better)} of {n} task(s) ({join_names(rel_better)}); "
-                f"both variants have maximum path length 1, so there the absolute-position transformer is limited "
-                f"by locating the position, not by path length.")
-        kind = "fact"
-    elif abs_better and not rel_better:
-        text = (f"Which limit applies to the transformer: not finding the position. The absolute-position "
-                f"transformer reaches further than the relative one on {len(abs_better)} of {n} task(s) "
-                f"({join_names(abs_better)}); with path length 1 for both, the gap is in the encoding's fit to the "
-                f"task, not path length.")
-        kind = "contradiction"
-    elif not rel_better and not abs_better:
-        text = (f"Which limit applies to the transformer: neither path length nor position finding separates the "
-                f"absolute and relative transformers; they reach the same distance on all {n} task(s).")
-        kind = "fact"
-    else:
-        text = (f"Which limit applies to the transformer: it depends on the task. Relative positions reach further "
-                f"on {join_names(rel_better)}, absolute ones on {join_names(abs_better)}; path length is 1 for both.")
-        kind = "contradiction"
-    return finding(text, "#reach", "reach table", kind, details)
+        a, r = best["absolute"].iloc[0], best["relative"].iloc[0]
+        winner = "relative" if r.reach > a.reach else "absolute" if a.reach > r.reach else "same"
+        cases.append({"task": task, "winner": winner, "relative": r.label, "relative_reach": int(r.reach),
+                      "absolute": a.label, "absolute_reach": int(a.reach), "top": int(max(a.max_tested, r.max_tested))})
+    if not cases:
+        return []
+    rel = [c["task"] for c in cases if c["winner"] == "relative"]
+    ab = [c["task"] for c in cases if c["winner"] == "absolute"]
+    kind = AGAINST if ab else FACT
+    return [Finding("positions", "positions", {"relative_tasks": rel, "absolute_tasks": ab, "n": len(cases),
+                                               "relative": sorted(k for k, v in kinds.items() if v == "relative"),
+                                               "absolute": sorted(k for k, v in kinds.items() if v == "absolute")},
+                    kind, [{"key": "positions_case", "facts": c} for c in cases])]
 
 
-def headline_findings(loaded: Loaded, frame: pd.DataFrame, structure: Structure, order: list[str],
-                      probe_readings: list[str]) -> list[dict[str, Any]]:
-    findings: list[dict[str, Any]] = []
-    counts = analysis.outcome_counts(frame)
-    real = len(loaded.records)
-    if loaded.pending:
-        findings.append(finding(
-            f"This sweep is incomplete: {real} of {len(frame)} planned runs have a result (skipped ones included), "
-            f"{len(loaded.pending)} have none yet. Pending runs count as not solved; re-run the sweep's command "
-            f"to finish it, then `python run.py report` again.", "#provenance", "sessions", "warning"))
-    if not len(frame):
-        findings.append(finding("No training runs in this folder (probes only).", "#probes", "probes"))
-    else:
-        summary = analysis.reach_summary(frame)
-        cells = analysis.rung_cells(frame)
-        findings.extend(task_reach_sentences(summary, order))
-        limit = transformer_limit(summary, structure)
-        if limit:
-            findings.append(limit)
-        contradictions, caps = theory_sentences(cells, frame, loaded.records, structure)
-        findings.extend(contradictions)
-        findings.extend(caps)
-        trained = frame[frame.outcome.isin([Outcome.UNSOLVED, Outcome.DIVERGED])].copy()
-        if len(trained):
-            acc = pd.to_numeric(trained.test_accuracy, errors="coerce")
-            base = pd.to_numeric(trained.baseline_accuracy, errors="coerce")
-            at_base = int(((acc - base) <= AT_BASELINE).sum())
-            findings.append(finding(
-                f"Of {len(trained)} runs that did not solve their distance, {at_base} ended at most {AT_BASELINE} "
-                f"above the memoryless baseline, or below it (nothing usable learned about the dependency), and "
-                f"{len(trained) - at_base} clearly above it (partial learning: a larger budget might solve them).",
-                "#fig-accuracy", "figure: accuracy vs distance"))
-        speed = frame[frame.outcome.isin([Outcome.SOLVED, Outcome.UNSOLVED])].copy()
-        speed["tokens_per_s"] = pd.to_numeric(speed.tokens_per_s, errors="coerce")
-        med = speed.dropna(subset=["tokens_per_s"]).groupby("label").tokens_per_s.median().sort_values(ascending=False)
-        if len(med) >= 2:
-            threads = sorted({int(t) for t in pd.to_numeric(frame.threads, errors="coerce").dropna()})
-            per_run = f" with {threads[0]} thread(s) per run" if len(threads) == 1 else ""
-            findings.append(finding(
-                f"Training throughput (median over its runs, tokens/s): fastest {med.index[0]} "
-                f"{fmt_rate(med.iloc[0])}, slowest {med.index[-1]} {fmt_rate(med.iloc[-1])} "
-                f"({med.iloc[0] / med.iloc[-1]:.1f}x apart){per_run}; timed inside the sweep with workers running "
-                f"side by side, so compare ratios, not absolute numbers.", "#runs", "all runs"))
-        parts = ", ".join(f"{counts[k]} {k}" for k in OUTCOMES if counts[k])
-        findings.append(finding(f"{len(frame)} runs: {parts}.", "#runs", "all runs",
-                                "warning" if counts["error"] or counts["diverged"] else "fact"))
-    for text in probe_readings:
-        findings.append(finding(text, "#probes", "Table 1, measured"))
-    return findings
-
-
-def test_sizes(records: list[RunRecord]) -> tuple[int, int] | None:
-    """(smallest, largest) number of scored test positions behind one run's accuracy; None without any."""
-    totals = [sum(v[1] for v in r.test_by_distance.values()) for r in records if r.test_by_distance]
-    return (min(totals), max(totals)) if totals else None
-
-
-def threats(loaded: Loaded, frame: pd.DataFrame, structure: Structure, budgets: list[dict[str, Any]]) -> list[str]:
+# -- memory load and capacity ----------------------------------------------------------------------------------
+def capacity(summary: pd.DataFrame, frame: pd.DataFrame, verdict: Verdict, order: list[str],
+             structure: Structure) -> list[Finding]:
+    """The load ladder (capacity at a fixed distance, learners grouped by it), and the selection claim: Gu & Dao
+    report that input-dependent Δ, B, C (mamba) solve selective copying where time-invariant recurrences (lru) do
+    not — held against this sweep when both ran it."""
     out = []
-    steps = sorted({r.spec.get("steps") for r in loaded.records} - {None})
+    for task, g in summary[summary.axis == LOAD].groupby("task", sort=True):
+        distance = int(frame[frame.task == task].distance.iloc[0])
+        g = g.set_index("label").reindex([lab for lab in order if lab in set(g.label)])
+        groups = _group([(lab, int(row.reach)) for lab, row in g.iterrows() if row.max_tested > 0])
+        groups.sort(key=lambda kv: -kv[0])
+        out.append(Finding("capacity", "capacity", {"task": task, "distance": distance,
+                                                    "top": int(g.max_planned.max()), "groups": groups,
+                                                    "state": [lab for lab in g.index
+                                                              if structure.family.get(lab) in ("recurrent",
+                                                                                               "linear-recurrent")]}))
+    by_name = {structure.specs.get(lab, {}).get("learner"): lab for lab in order}
+    if "mamba" in by_name and "lru" in by_name:
+        for task, g in summary[(summary.axis == DISTANCE)].groupby("task", sort=True):
+            if not frame[frame.task == task].task_name.eq("selective-copy").all():
+                continue
+            g = g.set_index("label")
+            if by_name["mamba"] not in g.index or by_name["lru"] not in g.index:
+                continue
+            m, lr = g.loc[by_name["mamba"]], g.loc[by_name["lru"]]
+            holds = int(m.reach) > int(lr.reach)
+            out.append(Finding("capacity", "selection", {"task": task, "mamba": by_name["mamba"],
+                                                         "lru": by_name["lru"],
+                                                         "mamba_reach": int(m.reach), "lru_reach": int(lr.reach),
+                                                         "top": int(max(m.max_tested, lr.max_tested)),
+                                                         "holds": holds}, FACT if holds else AGAINST))
+    return out
+
+
+# -- the sweep itself -----------------------------------------------------------------------------------------
+def sweep(frame: pd.DataFrame, pending: int, real: int) -> list[Finding]:
+    """Counts, runs that learned nothing against partial learning, throughput in the sweep, incompleteness."""
+    out = []
+    if pending:
+        out.append(Finding("sweep", "incomplete", {"done": real, "planned": len(frame), "pending": pending}, WARNING))
+    if not len(frame):
+        return out + [Finding("sweep", "no_runs", {})]
     trained = frame[frame.outcome.isin([Outcome.UNSOLVED, Outcome.DIVERGED])]
-    partial = 0
     if len(trained):
         gap = pd.to_numeric(trained.test_accuracy, errors="coerce") - pd.to_numeric(trained.baseline_accuracy,
                                                                                  errors="coerce")
-        partial = int((gap > AT_BASELINE).sum())
-    out.append(f"Budgets shape the numbers: every run had a fixed step budget ({fmt_values(steps)} steps). Reach is "
-               f"what a learner solves within it, not what it could ever solve; {partial} unsolved run(s) ended above "
-               f"the memoryless baseline and might be solved with more steps.")
-    out.append("Learning rates were set once per learner (see Definitions), not tuned per task or distance; a "
-               "learner whose rate suits short distances is disadvantaged at long ones.")
-    labels_with_pos = [b["label"] for b in budgets if "positions=" in b["options"]]
-    if labels_with_pos:
-        out.append("Position encodings shape the attention learners' numbers: absolute positions must be located "
-                   "by matching content to position, relative ones give the offset directly; the same architecture "
-                   "can look limited or not depending on this choice (" + join_names(labels_with_pos) + ").")
-    spans = span_of(loaded.records)
+        at_base = int((gap <= AT_BASELINE).sum())
+        out.append(Finding("sweep", "unsolved", {"n": len(trained), "at_base": at_base,
+                                                 "partial": len(trained) - at_base, "margin": AT_BASELINE}))
+    speed = frame[frame.outcome.isin([Outcome.SOLVED, Outcome.UNSOLVED])].drop_duplicates("id")
+    rate = pd.to_numeric(speed.tokens_per_s, errors="coerce")
+    med = rate.groupby(speed.label).median().dropna().sort_values(ascending=False)
+    if len(med) >= 2:
+        threads = sorted({int(t) for t in pd.to_numeric(frame.threads, errors="coerce").dropna()})
+        out.append(Finding("cost", "throughput", {"fastest": med.index[0], "fast": float(med.iloc[0]),
+                                                  "slowest": med.index[-1], "slow": float(med.iloc[-1]),
+                                                  "threads": threads[0] if len(threads) == 1 else None}))
+    counts = frame.drop_duplicates("id").outcome.value_counts().to_dict()
+    counts = {str(k): int(counts.get(k, 0)) for k in OUTCOMES}
+    out.append(Finding("sweep", "counts", {"n": sum(counts.values()), "counts": counts},
+                       WARNING if counts["error"] or counts["diverged"] else FACT))
+    return out
+
+
+# -- threats to validity ----------------------------------------------------------------------------------------
+def threats(records: list[RunRecord], frame: pd.DataFrame, structure: Structure, budgets: list[dict[str, Any]],
+            pending: int) -> list[tuple[str, dict[str, Any]]]:
+    """(key, facts) per threat to validity that applies; templates/threats.j2 writes them."""
+    if not len(frame):
+        return [("probes_only", {})]
+    out: list[tuple[str, dict[str, Any]]] = []
+    trained = frame[frame.outcome.isin([Outcome.UNSOLVED, Outcome.DIVERGED])].drop_duplicates("id")
+    gap = pd.to_numeric(trained.test_accuracy, errors="coerce") - pd.to_numeric(trained.baseline_accuracy,
+                                                                             errors="coerce")
+    out.append(("budget", {"steps": sorted({r.spec.get("steps") for r in records} - {None}),
+                           "partial": int((gap > AT_BASELINE).sum())}))
+    out.append(("learning_rates", {}))
+    with_pos = [b["label"] for b in budgets if "positions=" in b["options"]]
+    if with_pos:
+        out.append(("positions", {"labels": with_pos}))
     bounded: dict[str, int] = {}
-    lparams: dict[str, int] = {}
-    for r in loaded.records:
-        if not r.trained:
-            continue
-        label = r.label
-        if r.learner_params:
-            lparams[label] = max(lparams.get(label, 0), int(r.learner_params))
-        span = spans.get((r.task, r.distance), r.distance)
-        _, rf, is_bounded = structure.at(r, span)
-        if is_bounded and rf is not None and rf < span + 1:
-            bounded[label] = rf
+    for r in records:
+        if r.trained:
+            span = _span(r, r.distance)
+            _, rf, is_bounded = structure.at(r, span)
+            if is_bounded and rf is not None and rf < span + 1:
+                bounded[r.label] = rf
     if bounded:
-        out.append("Fixed-depth convolutions and windowed attention cannot exceed their receptive field, whatever they "
-                   "learn: " + join_names([f"{lab} ({rf} positions)" for lab, rf in sorted(bounded.items())])
-                   + " met dependencies longer than that here, so their reach is capped by construction; a deeper "
-                     "stack (or a wider window) would move the cap.")
-    widths = sorted({b["d_model"] for b in budgets})
+        out.append(("fields", {"pairs": sorted(bounded.items())}))
+    lparams = {}
+    for r in records:
+        if r.learner_params:
+            lparams[r.label] = max(lparams.get(r.label, 0), int(r.learner_params))
     if lparams:
         lo, hi = min(lparams, key=lparams.get), max(lparams, key=lparams.get)
-        out.append(f"Equal width is not equal capacity: d_model {join_names(widths)}, but the learners' own parameters "
-                   f"range from {lparams[lo]:,} ({lo}) to {lparams[hi]:,} ({hi}); the table in Definitions lists "
-                   f"them all.")
-    seeds = sorted({int(s) for s in frame.seed.unique()}) if len(frame) else []
-    if seeds:
-        out.append(f"Seeds: {len(seeds)} ({', '.join(map(str, seeds))}); a majority needs {len(seeds) // 2 + 1} of "
-                   f"them. With few seeds one unlucky initialisation moves a reach by a rung.")
-    out.append("Reach is the largest tested distance: the true limit lies between it and the next rung of the ladder. "
-               "Pruning assumes difficulty grows with distance: after a learner failed a distance in every seed, "
-               "longer distances were not run (marked ✂ / 'not run').")
-    sizes = test_sizes(loaded.records)
-    if sizes:
-        out.append(f"Each test accuracy rests on {sizes[0]:,}–{sizes[1]:,} scored positions: at the 0.99 threshold "
-                   f"that is a binomial standard error of about {math.sqrt(0.99 * 0.01 / max(sizes[0], 1)):.4f} at "
-                   f"the smallest size, so runs just below or above the threshold are within noise.")
-    out.append("The tasks are synthetic: solving them is necessary for long-range modelling, not sufficient; and "
-               "tokens/s were timed inside the sweep, with workers sharing the machine, so compare ratios within this "
-               "report, not absolute numbers across machines.")
-    if loaded.pending:
-        out.append(f"The sweep is incomplete ({len(loaded.pending)} runs pending): reaches may rise when it finishes.")
+        out.append(("capacity", {"widths": sorted({b["d_model"] for b in budgets}), "lo": lo, "lo_params": lparams[lo],
+                                 "hi": hi, "hi_params": lparams[hi]}))
+    seeds = sorted({int(s) for s in frame.seed.unique()})
+    out.append(("seeds", {"seeds": seeds, "majority": len(seeds) // 2 + 1}))
+    out.append(("ladder", {}))
+    totals = [sum(v[1] for v in r.test_by_distance.values()) for r in records if r.test_by_distance]
+    if totals:
+        out.append(("test_size", {"lo": min(totals), "hi": max(totals),
+                                  "se": math.sqrt(0.99 * 0.01 / max(min(totals), 1))}))
+    out.append(("synthetic", {}))
+    if pending:
+        out.append(("incomplete", {"pending": pending}))
     return out

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -66,7 +67,9 @@ def load_folder(folder: Path) -> Loaded:
         planned = {s.id for s in specs}
         done = {r.id for r in records}
         out.outside = sum(1 for r in records if r.id not in planned)
-        records = [r for r in records if r.id in planned]
+        # the plan's labels, not the stored ones: a folder written before a relabelling reads as today
+        labels = {c.spec.id: c.learner for c in out.plan}
+        records = [dataclasses.replace(r, label=labels[r.id]) for r in records if r.id in planned]
         out.pending = [RunRecord.pending(s) for s in specs if s.id not in done]
     out.records = records
     env_path = folder / "env.json"

@@ -297,3 +297,88 @@ def breakdown_figure(table: pd.DataFrame, panels: list[tuple[str, int]], style: 
         extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline")]
         _legend(fig, style.handles(labels) + extra)
     return fig
+
+
+# Table 1's maximum path lengths, shortest first: the order of the summary's rows
+PATH_ORDER = ("O(1)", "O(log_k n)", "O(n/r)", "O(n/k)", "O(n)")
+
+
+def by_path(labels: Iterable[str], paths: dict[str, str], style: Style) -> list[str]:
+    """Labels ordered by their learners' maximum path length (Table 1), then family and name."""
+    rank = {p: i for i, p in enumerate(PATH_ORDER)}
+    ordered = style.ordered(labels)
+    return sorted(ordered, key=lambda lab: (rank.get(paths.get(lab, ""), len(rank)), ordered.index(lab)))
+
+
+def summary_figure(summary: pd.DataFrame, labels: list[str], paths: dict[str, str]) -> Figure | None:
+    """The whole study in one picture: reach per learner (rows, shortest maximum path first) and task configuration
+    (columns: distance ladders, then load ladders as capacity), shaded by the fraction of the ladder reached on a
+    log2 scale and annotated with the value ('—': none)."""
+    if summary.empty:
+        return None
+    cols = sorted(summary[summary.axis != "load"].task.unique()) + sorted(summary[summary.axis == "load"].task.unique())
+    grid = summary.set_index(["label", "task"])
+    shade = pd.DataFrame(index=labels, columns=cols, dtype=float)
+    text = pd.DataFrame("", index=labels, columns=cols)
+    for lab in labels:
+        for task in cols:
+            if (lab, task) not in grid.index:
+                text.loc[lab, task] = ""
+                continue
+            row = grid.loc[(lab, task)]
+            top = max(int(row.max_planned), 2)
+            shade.loc[lab, task] = math.log2(max(int(row.reach), 1)) / math.log2(top) if row.reach else 0.0
+            text.loc[lab, task] = str(int(row.reach)) if row.reach else MISSING_MARK
+    headers = [f"{t}\n(capacity)" if t in set(summary[summary.axis == "load"].task) else t for t in cols]
+    with matplotlib.rc_context(_theme()):
+        fig = Figure(figsize=(1.25 * len(cols) + 2.6, 0.36 * len(labels) + 1.3), layout="constrained")
+        ax = fig.subplots()
+        sns.heatmap(shade.astype(float), ax=ax, cmap="Greens", vmin=0, vmax=1.15, annot=text.values, fmt="",
+                    cbar=False, linewidths=0.8, linecolor="white", annot_kws={"fontsize": 9})
+        ax.set_xticks([i + 0.5 for i in range(len(cols))], [mpl_text(h) for h in headers], rotation=0, fontsize=8.5)
+        ax.set_yticks([i + 0.5 for i in range(len(labels))],
+                      [mpl_text(f"{lab}  {paths.get(lab, '')}") for lab in labels], rotation=0, fontsize=8.5)
+        ax.xaxis.tick_top()
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    return fig
+
+
+MISSING_MARK = "—"
+
+
+def load_figure(frame: pd.DataFrame, style: Style, threshold: float = 0.99) -> Figure | None:
+    """Capacity: test accuracy against the load (items held at once) on each load ladder, one line per learner
+    (mean over seeds, band from the lowest to the highest seed), the distance fixed per panel."""
+    data = frame[(frame.axis == "load") & frame.outcome.isin(TRAINED)].copy()
+    data["test_accuracy"] = pd.to_numeric(data.test_accuracy, errors="coerce")
+    data = data.dropna(subset=["test_accuracy"])
+    if data.empty:
+        return None
+    tasks = sorted(data.task.unique())
+    labels = style.ordered(data.label.unique())
+    with matplotlib.rc_context(_theme()):
+        fig, axes = _grid(len(tasks), 2, legend_rows=math.ceil((len(labels) + 1) / 4))
+        for ax, task in zip(axes, tasks):
+            d = data[data.task == task]
+            present = style.ordered(d.label.unique())
+            nudge = {lab: 2 ** (0.035 * (i - (len(present) - 1) / 2)) for i, lab in enumerate(present)}
+            d = d.assign(x=d.rung * d.label.map(nudge))
+            for lab in present:
+                g = d[d.label == lab].groupby("x").test_accuracy
+                mean, lo, hi = g.mean(), g.min(), g.max()
+                ax.plot(mean.index, mean.values, color=style.colour(lab), linestyle=style.linestyle(lab),
+                        marker=style.marker(lab), markersize=5, linewidth=1.6)
+                ax.fill_between(mean.index, lo.values, hi.values, color=style.colour(lab), alpha=0.12, linewidth=0)
+            base = pd.to_numeric(d.baseline_accuracy, errors="coerce").dropna()
+            if len(base):
+                ax.axhline(float(base.mean()), color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
+            ax.axhline(threshold, color="#2da44e", linewidth=0.8, alpha=0.6)
+            ax.set_ylim(-0.02, 1.04)
+            _log2_axis(ax, frame[frame.task == task].rung.unique(), "load: items held at once (log2 scale)")
+            ax.set_ylabel("test accuracy")
+            ax.set_title(mpl_text(f"{task}: distance {int(d.distance.iloc[0])}"))
+        extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline"),
+                 Line2D([], [], color="#2da44e", linewidth=0.8, label=f"solved threshold ({threshold:g})")]
+        _legend(fig, style.handles(labels) + extra)
+    return fig

@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from harness.report import analysis
-from harness.report.findings import reach_text
 from harness.report.load import Loaded
 from harness.report.structure import Structure
 from harness.store.provenance import now_iso
@@ -27,12 +26,24 @@ def opt_int(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure) -> dict[str, Any]:
-    """The reach table: rows grouped by family (in ``order``), one cell per task."""
+def reach_text(row: Any) -> str:
+    """'64 (2/2)': the reach with the seeds that solved it, or 'none'."""
+    return f"{row.reach} ({row.solved_at_reach}/{row.seeds})" if row.reach else "none"
+
+
+def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure, axis: str) -> dict[str, Any] | None:
+    """The reach table (``axis`` "distance") or the capacity table ("load"): rows grouped by family (in ``order``),
+    one cell per task configuration, with what backs the number: rungs tested, where the ladder was pruned, rungs
+    where the seeds split, rungs solved beyond a failure. None when the sweep has no such ladder."""
+    summary = summary[summary.axis == axis]
+    if summary.empty:
+        return None
     tasks = sorted(summary.task.unique())
-    rows = []
-    family = None
+    unit = "load" if axis == "load" else "distance"
+    rows, family = [], None
     for label in order:
+        if label not in set(summary.label):
+            continue
         fam = structure.family.get(label, "other")
         if fam != family:
             rows.append({"group": fam})
@@ -48,78 +59,85 @@ def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure) ->
             notes = []
             if row.max_tested:
                 notes.append(f"tested ≤ {row.max_tested}")
+            if row.split:
+                notes.append("seeds split at " + ", ".join(str(v) for v in row.split))
+            if row.solved_beyond:
+                notes.append("⚠ solved " + ", ".join(str(v) for v in row.solved_beyond) + " beyond the failure")
             if pruned is not None:
                 notes.append(f"✂ pruned from {pruned}")
             if row.pending:
                 notes.append(f"{row.pending} pending")
             top = max(int(row.max_planned), 2)
             shade = math.log2(max(row.reach, 1)) / math.log2(top) if row.reach else 0.0
-            title = (f"{label} on {task}: reach {row.reach or 'none'}; {row.seeds} seed(s); largest distance tested "
-                     f"{row.max_tested}; first failed distance {failed if failed is not None else '—'}")
+            title = (f"{label} on {task}: {'capacity' if axis == 'load' else 'reach'} {row.reach or 'none'}; "
+                     f"{row.seeds} seed(s); largest {unit} tested {row.max_tested}; first failed {unit} "
+                     f"{failed if failed is not None else MISSING}")
             cells.append({"text": reach_text(row), "notes": notes, "title": title,
                           "shade": round(0.10 + 0.42 * shade, 3) if row.reach else None,
-                          "cls": "solved" if row.reach else "none"})
+                          "cls": "solved" if row.reach else "none", "against": bool(row.solved_beyond)})
         rows.append({"group": None, "label": label, "family": fam, "cells": cells})
-    return {"tasks": tasks, "rows": rows}
+    return {"tasks": tasks, "rows": rows, "axis": axis}
 
 
-def distance_grids(cells: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
+def rung_grids(cells: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
+    """One compact grid per task configuration: a row per learner, a column per rung, each cell 'solved/seeds ·
+    mean accuracy' (minimum and maximum over seeds in its title)."""
     grids = []
     for task, tc in cells.groupby("task", sort=True):
-        distances = sorted(tc.distance.unique())
+        rungs = sorted(tc.rung.unique())
         rows = []
         for label in order:
             lc = tc[tc.label == label]
             if lc.empty:
                 continue
             row_cells = []
-            for d in distances:
-                c = lc[lc.distance == d]
+            for d in rungs:
+                c = lc[lc.rung == d]
                 if c.empty:
                     row_cells.append({"text": "", "cls": "empty", "title": "not planned"})
                     continue
                 c = c.iloc[0]
                 if c.status == "skipped":
-                    text, title = "not run", "not run: failed at a shorter distance in every seed (ladder pruned)"
+                    text, title = "✂", "not run: failed at a smaller rung in every seed (ladder pruned)"
                 elif c.status == "pending":
-                    text, title = "pending", "not finished: the sweep was interrupted"
+                    text, title = "…", "not finished: the sweep was interrupted"
                 else:
-                    acc = "" if math.isnan(c.acc_mean) else f" · {c.acc_mean:.2f}"
+                    acc = "" if math.isnan(c.acc_mean) else f" {c.acc_mean:.2f}"
                     text = f"{c.solved}/{c.seeds}{acc}"
-                    extra = []
-                    for k in ("diverged", "error", "skipped", "pending"):
-                        if c[k]:
-                            extra.append(f"{c[k]} {k}")
-                    title = (f"{c.solved} of {c.seeds} seeds solved; mean test accuracy "
-                             f"{fmt(c.acc_mean)} (min {fmt(c.acc_min)}, max {fmt(c.acc_max)})"
-                             + (f"; {', '.join(extra)}" if extra else ""))
+                    extra = [f"{c[k]} {k}" for k in ("diverged", "error", "skipped", "pending") if c[k]]
+                    title = (f"{c.solved} of {c.seeds} seeds solved; mean test accuracy {fmt(c.acc_mean)} "
+                             f"(min {fmt(c.acc_min)}, max {fmt(c.acc_max)})")
+                    title += f"; {', '.join(extra)}" if extra else ""
                 row_cells.append({"text": text, "cls": c.status, "title": title})
             rows.append({"label": label, "cells": row_cells})
-        grids.append({"task": task, "distances": [int(d) for d in distances], "rows": rows})
+        grids.append({"task": task, "axis": str(tc.axis.iloc[0]), "rungs": [int(d) for d in rungs], "rows": rows})
     return grids
 
 
 def runs_rows(frame: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
+    """Every planned run (each task configuration it belongs to), for the sortable, filterable runs table."""
     rank = {lab: i for i, lab in enumerate(order)}
     f = frame.assign(_rank=frame.label.map(rank).fillna(len(rank)))
-    f = f.sort_values(["task", "_rank", "distance", "seed"], kind="stable")
+    f = f.sort_values(["task", "_rank", "rung", "seed"], kind="stable")
     rows = []
     for row in f.itertuples():
         if isinstance(row.error, str) and row.error:
             note = row.error
         elif row.stop_reason in ROUTINE_STOPS or not isinstance(row.stop_reason, str):
             note = ""  # the outcome column says it already
-        elif row.outcome == "skipped":
+        elif row.outcome == Outcome.SKIPPED:
             note = "not run: " + row.stop_reason.replace(" in every seed", "")
         else:
             note = row.stop_reason
         rows.append({
-            "id": row.id, "task": row.task, "label": row.label, "distance": int(row.distance), "seed": int(row.seed),
-            "outcome": row.outcome, "acc": fmt(_num(row.test_accuracy)),
+            "id": row.id, "task": row.task, "label": row.label, "distance": int(row.distance),
+            "load": opt_int(row.load), "seed": int(row.seed), "outcome": row.outcome,
+            "acc": fmt(_num(row.test_accuracy)), "acc_sort": _num(row.test_accuracy),
             "base": fmt(_num(row.baseline_accuracy)), "exact": fmt(_num(row.test_exact_match)),
             "steps": fmt_int(_num(row.steps_run)), "to_solve": fmt_int(_num(row.steps_to_solve)),
-            "time": fmt_seconds(_num(row.wall_seconds)), "params": fmt_int(_num(row.params)),
-            "rate": fmt_rate(_num(row.tokens_per_s)), "note": str(note or "")[:400],
+            "time": fmt_seconds(_num(row.wall_seconds)), "time_sort": _num(row.wall_seconds),
+            "params": fmt_int(_num(row.params)), "rate": fmt_rate(_num(row.tokens_per_s)),
+            "note": str(note or "")[:400],
         })
     return rows
 

@@ -44,11 +44,11 @@ def load_of(r: RunRecord) -> int | None:
     return _load(r.task, r.distance, params, r.spec.get("seq_len"))
 
 
-def _row(r: RunRecord, task: str, axis: str, rung: int) -> dict:
+def _row(r: RunRecord, task: str, axis: str, rung: int, label: str) -> dict:
     row = {c: getattr(r, c, None) for c in COLUMNS}
     for key in SPEC_COLUMNS:
         row[key] = r.spec.get(key)
-    row.update(task=task, task_name=r.task, axis=axis, rung=rung, label=r.label, outcome=str(r.outcome),
+    row.update(task=task, task_name=r.task, axis=axis, rung=rung, label=label, outcome=str(r.outcome),
                load=load_of(r))
     if row["d_model"] is None:
         row["d_model"] = r.spec.get("d_model")
@@ -58,10 +58,10 @@ def _row(r: RunRecord, task: str, axis: str, rung: int) -> dict:
 def runs_frame(records: list[RunRecord], plan: list[Cell] | None = None) -> pd.DataFrame:
     """One row per run record, or per planned cell that has a record (see the module docstring)."""
     if plan is None:
-        rows = [_row(r, r.task, DISTANCE, r.distance) for r in records]
-    else:
+        rows = [_row(r, r.task, DISTANCE, r.distance, r.label) for r in records]
+    else:  # the plan's labels, not the records': a folder written before a relabelling reads as today
         by_id = {r.id: r for r in records}
-        rows = [_row(by_id[c.spec.id], c.task, c.axis, c.rung) for c in plan if c.spec.id in by_id]
+        rows = [_row(by_id[c.spec.id], c.task, c.axis, c.rung, c.learner) for c in plan if c.spec.id in by_id]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("distance", "seed", "rung"):
         frame[c] = frame[c].astype("int64")
