@@ -113,7 +113,10 @@ def built(real_records, tmp_path_factory):
 
 def assert_self_contained(html):
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I), "external reference"
-    assert not re.search(r"<script", html, re.I)
+    # one small inline script (the runs table's filter and sort), which fetches nothing
+    assert re.findall(r"<script\b[^>]*>", html, re.I) == ["<script>"]
+    script = html[html.index("<script>"):html.index("</script>")]
+    assert not re.search(r"fetch\(|XMLHttpRequest|import\(|\.src\s*=|WebSocket", script)
     assert not re.search(r"<link\b", html, re.I)
     assert not re.search(r"@import|url\(", html, re.I)
     assert len(html.encode()) < MAX_HTML_BYTES
@@ -135,14 +138,17 @@ def test_report_has_every_section_and_embeds_its_figures(built):
 
 def test_report_states_the_numbers(built):
     _, _, html = built
-    assert "tcn reaches 8 (2/2 seeds)" in html
+    assert "lag (distances tested up to 8): tcn reaches 8; " in html
     assert "8 (2/2)" in html and "2 (2/2)" in html  # reach cells: tcn and gru on lag
     assert "✂ pruned from 8" in html  # gru failed 4 in both seeds
+    assert "seeds split at 4" in html  # the relative transformer solved lag 4 in one seed of two
     assert "not run" in html
     # transformer limit: relative solves lag 2, sinusoidal solves nothing; both have path length 1
-    assert "Which limit applies to the transformer: finding the position" in html
+    assert "Finding the position limits the absolute-position transformer" in html
     # the sinusoidal transformer (path 1) fails lag 2 which gru (path 3) solves: said, not hidden
-    assert "against theory" in html and "Results against the path-length argument" in html
+    assert "against theory" in html
+    assert "learners with a shorter maximum path (Table 1) failed distances that learners with longer" in html
+    assert "lag at distance 2: transformer[positions=sinusoidal] (path 1; 0/2 seeds" in html
     assert "1 diverged" in html and "1 error" in html and "6 skipped" in html
     assert "worker lost &lt;b&gt;twice&lt;/b&gt;" in html  # the error message, escaped
     assert "Threats to validity" in html and "Budgets shape the numbers" in html
@@ -153,8 +159,10 @@ def test_summary_markdown(built):
     folder, _, _ = built
     md = (folder / "summary.md").read_text()
     assert "## reach: suite `report-test`" in md
-    assert re.search(r"^\| tcn \| 8 \(2/2\) \| none \|", md, re.M), md
-    assert "tcn reaches 8 (2/2 seeds)" in md
+    assert re.search(r"^\| tcn \| 8 \(2/2\) \| none seeds split at 8 \|", md, re.M), md
+    assert "tcn reaches 8" in md
+    # the same order as the report: the question, the reach table, then the findings by theme
+    assert md.index("How far back") < md.index("### Reach") < md.index("### Findings") < md.index("**Positions**")
     assert "git commit" in md and "python run.py --suite report-test" in md
 
 
@@ -199,14 +207,10 @@ def fake_probe_plots():
         png, svg = fig_dir / "gradient.png", fig_dir / "gradient.svg"
         fig.savefig(png)
         fig.savefig(svg)
-        return [{"key": "gradient", "title": "Gradient <i>reach</i>", "path_png": png, "path_svg": svg,
-                 "caption": "log G(k) against k"}]
-
-    def table1_reading(table):
-        return [f"Measured FLOPs slope of {table.learner.iloc[0]} against n is {table.flops_slope_n.iloc[0]:.2f}."]
+        return [{"key": "probe-flops", "title": "Gradient <i>reach</i>", "path_png": png, "path_svg": svg,
+                 "facts": {"n_min": 64, "n_max": 1024, "n_at": 128}}]
 
     module.probe_figures = probe_figures
-    module.table1_reading = table1_reading
     return module
 
 
@@ -219,7 +223,7 @@ def test_probes_only_folder(tmp_path, monkeypatch):
     html = build_report(folder).read_text()
     for section, _ in SECTIONS:
         assert f'<section id="{section}">' in html
-    assert "Measured FLOPs slope of transformer against n is 1.98." in html
+    assert "over n = 64..1024 at each learner's d_model" in html  # the caption, written from the figure's facts
     assert "Gradient &lt;i&gt;reach&lt;/i&gt;" in html
     assert html.count('<img src="data:image/png;base64,') == 1
     assert '<td class="num">1.98</td>' in html and '<td class="lab">flops_slope_n</td>' in html
@@ -269,7 +273,7 @@ def test_cli_report_rebuilds_from_stored_results(real_records, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"report: {folder / 'report.html'}"
     assert (folder / "runs.csv").exists() and (folder / "summary.md").exists()
-    assert "tcn reaches 8 (2/2 seeds)" in (folder / "report.html").read_text()
+    assert "tcn reaches 8; " in (folder / "report.html").read_text()
 
 
 def test_cli_report_rejects_a_folder_without_results(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from harness.config.builtin import BUILTIN_SUITES
 from harness.config.suites import Suite
+from harness.report.finish import finish_sweep
 from harness.report.html import SECTIONS
 from harness.run.executors import InProcessExecutor
 from harness.run.sweep import run_suite
@@ -48,17 +49,18 @@ def smoke_report(tmp_path_factory):
     data = copy.deepcopy(BUILTIN_SUITES["smoke"])
     data["learners"] = [entry for entry in data["learners"] if entry["name"] in ("lstm", "tcn", "transformer")]
     data["defaults"].update(steps=20, eval_every=10)
+    data["prune"] = True  # some runs skipped: the runs table collapses them
     suite = Suite.from_dict(data, where="browser test suite")
     out = tmp_path_factory.mktemp("browser") / "smoke"
     result = run_suite(suite, out, InProcessExecutor(), "pytest tests/test_report_browser.py")
     assert len(result.records) == len(suite.specs())
-    from harness.report.finish import finish_sweep
-
     finish_sweep(suite, result)  # what every sweep does at its end: tables, report
-    return out / "report.html", len({spec.label for spec in suite.specs()})
+    return out / "report.html", len({cell.learner for cell in suite.plan()})
 
 
 def test_report_renders_in_chromium(smoke_report):
+    """At 1280x900: no sideways scroll, the summary figure on the first screen, the runs filter narrows the rows and
+    sorting reorders them, no console error, nothing fetched; screenshots of the first screen and the whole page."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -68,27 +70,49 @@ def test_report_renders_in_chromium(smoke_report):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
                     if msg.type == "error" else None)
             page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
             page.on("request", lambda req: requests.append(req.url))
             page.goto(report.resolve().as_uri(), wait_until="load")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report-first-screen.png"))
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            summary = page.evaluate("""() => { const r = document.querySelector('#fig-summary img')
+                .getBoundingClientRect(); return {top: r.top, bottom: r.bottom, width: r.width}; }""")
+            verdict = page.inner_text("section#answer .verdict")
             images = page.evaluate("""() => Array.from(document.images).map(
                 img => ({alt: img.alt, complete: img.complete, width: img.naturalWidth}))""")
             ids = page.evaluate("() => Array.from(document.querySelectorAll('section[id]')).map(s => s.id)")
             toc = page.evaluate("() => Array.from(document.querySelectorAll('nav.toc a')).map(a => a.hash)")
-            reach_rows = page.locator("table.reach tbody tr:not(.group)").count()
-            ARTIFACTS.mkdir(exist_ok=True)
+            reach_rows = page.locator("table.reach").first.locator("tbody tr:not(.group)").count()
+            visible = "#runs-table tbody tr:not(.hidden)"
+            all_rows = page.locator("#runs-table tbody tr").count()
+            shown = page.locator(visible).count()
+            page.check("#show-skipped")
+            with_skipped = page.locator(visible).count()
+            page.select_option("#run-filters select[data-col='label']", "tcn")
+            one_learner = page.locator(visible).count()
+            labels = set(page.locator(f"{visible} td.lab").all_inner_texts())
+            page.click("#runs-table th:nth-child(7)")  # test accuracy, ascending
+            accs = [float(t) for t in page.locator(f"{visible} td:nth-child(7)").all_inner_texts() if t != "—"]
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         finally:
             browser.close()
     assert problems == []
+    assert widths[0] <= widths[1], f"sideways scroll: content {widths[0]} px wide in a {widths[1]} px window"
+    assert 0 <= summary["top"] < 900 and summary["width"] > 300, summary  # the study's figure on the first screen
+    assert "Budgets shape every number" in verdict and "binds" in verdict
     alts = " ".join(img["alt"] for img in images)
     assert "Accuracy against distance" in alts and "Learning curves" in alts, images
     assert all(img["complete"] and img["width"] > 0 for img in images), images
     assert ids == [section for section, _ in SECTIONS]
     assert toc == [f"#{section}" for section, _ in SECTIONS]
     assert reach_rows == n_labels
+    assert shown < with_skipped <= all_rows  # skipped runs start collapsed
+    assert 0 < one_learner < with_skipped and labels == {"tcn"}
+    assert accs == sorted(accs) and len(accs) >= 2
     assert all(url.startswith(("file://", "data:")) for url in requests), requests
+    assert (ARTIFACTS / "report-first-screen.png").stat().st_size > 20_000
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000

@@ -146,7 +146,8 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
                    "batch": ", ".join(sorted({str(r.spec.get("batch_size")) for r in all_records})) or "—",
                    "d_model": ", ".join(sorted({str(r.spec.get("d_model")) for r in all_records})) or "—",
                    "layers": ", ".join(sorted({str(r.spec.get("n_layers")) for r in all_records})) or "—",
-                   "seeds": int(frame.seed.nunique())},
+                   "seeds": int(frame.seed.nunique()),
+                   "calibrated": bool(loaded.suite.get("name")) and loaded.suite["name"] in BUILTIN_SUITES},
         "threat_items": threats(loaded.records, frame, structure, budgets, len(loaded.pending)),
         "provenance": provenance(loaded, frame.drop_duplicates("id")),
         "suite_toml": (loaded.folder / "suite.toml").read_text(encoding="utf-8")

@@ -314,7 +314,7 @@ def summary_figure(summary: pd.DataFrame, labels: list[str], paths: dict[str, st
     """The whole study in one picture: reach per learner (rows, shortest maximum path first) and task configuration
     (columns: distance ladders, then load ladders as capacity), shaded by the fraction of the ladder reached on a
     log2 scale and annotated with the value ('—': none)."""
-    if summary.empty:
+    if summary.empty or not (summary.max_tested > 0).any():  # nothing ran yet: nothing to summarise
         return None
     cols = sorted(summary[summary.axis != "load"].task.unique()) + sorted(summary[summary.axis == "load"].task.unique())
     grid = summary.set_index(["label", "task"])
