@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from harness.store.table import write_tables
 from learners import LEARNERS
 from tasks import TASKS
 
-SUBCOMMANDS = ("list", "train", "report", "compare", "sweep")
+SUBCOMMANDS = ("list", "train", "report", "compare", "sweep", "gpu-check")
 
 
 class Parser(argparse.ArgumentParser):
@@ -117,6 +118,13 @@ def make_parser() -> Parser:
                    help="largest tolerated drop in mean test accuracy per (learner, task, distance)")
     p.add_argument("--max-slowdown", type=float, default=25.0,
                    help="largest tolerated slowdown in percent (throughput or benchmark median)")
+    p = sub.add_parser("gpu-check", help="on a CUDA machine: the CUDA tests, every learner on the GPU, the Table 1 "
+                       "probes on CPU and GPU, and a suite on the GPU with its wall time")
+    p.add_argument("--out", help="where to write (default: results/gpu-check-<timestamp>)")
+    p.add_argument("--suite", default="long-range", help="the suite to run on the GPU (default long-range)")
+    p.add_argument("--workers", type=int, default=4, help="processes sharing the GPU for the suite (default 4)")
+    p.add_argument("--steps", type=int, default=300, help="training steps per learner in the per-learner check")
+    p.add_argument("--skip-suite", action="store_true", help="stop after the probes")
     return parser
 
 
@@ -229,6 +237,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                        max_slowdown=args.max_slowdown)
 
 
+def cmd_gpu_check(args: argparse.Namespace) -> int:
+    from harness.gpu_check import gpu_check  # the report stage it ends with imports matplotlib: see cmd_sweep
+
+    if args.workers < 1 or args.steps < 1:
+        raise ReachError(f"--workers and --steps must be >= 1, got {args.workers} and {args.steps}")
+    out = Path(args.out) if args.out else Path("results") / f"gpu-check-{time.strftime('%Y%m%d-%H%M%S')}"
+    return gpu_check(out, args.suite, args.workers, args.steps, args.skip_suite)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -240,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             argv = ["sweep"] + argv  # python run.py --suite NAME is the main job
         args = parser.parse_args(argv)
         commands = {"list": cmd_list, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report,
-                    "compare": cmd_compare}
+                    "compare": cmd_compare, "gpu-check": cmd_gpu_check}
         return commands[args.command](args)
     except ReachError as exc:
         print(f"reach: error: {exc}", file=sys.stderr)

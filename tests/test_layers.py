@@ -16,11 +16,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "learners", "tasks")
 # rank of each part of harness: a module may import its own rank or lower, never higher
-STAGES = {"errors": 0, "text": 0, "config": 1, "store": 2, "run": 3, "measure": 4, "report": 5, "cli": 6}
+STAGES = {"errors": 0, "text": 0, "config": 1, "store": 2, "run": 3, "measure": 4, "report": 5, "cli": 6,
+          "gpu_check": 6}
 # function-level imports, each with its reason (see the module that holds it)
 DEFERRED = {
     ("harness.cli", "harness.report.finish"),  # matplotlib and seaborn: only the commands that draw pay for them
     ("harness.cli", "harness.report.html"),
+    ("harness.cli", "harness.gpu_check"),
     ("harness.run.executors", "harness.run.ray_executor"),  # Ray is optional (requirements-ray.txt)
     ("harness.run.ray_executor", "ray"),
 }

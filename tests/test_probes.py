@@ -17,6 +17,9 @@ from harness.measure.probe_learners import ProbeLearner
 from harness.measure.probes import run_probes
 from harness.measure.table1 import TABLE1_REQUIRED, loglog_slope, quadratic_crossover, theory_exponents
 from harness.measure.throughput import measure_throughput, resolve_devices
+from harness.report.html import environments, sentence
+from harness.report.probe_findings import table1_findings
+from harness.report.probe_plots import probe_figures
 from learners import LEARNERS
 
 D = 8
@@ -200,18 +203,17 @@ def test_run_probes_end_to_end_writes_table1_and_reuses_measurements(tmp_path):
     assert "flops" not in third["reused"] and "gradient" in third["reused"]
 
 
-def test_probe_figures_and_reading_from_a_probes_folder(tmp_path):
-    from harness.report.probe_plots import probe_figures, table1_reading
-
+def test_probe_figures_and_findings_from_a_probes_folder(tmp_path):
     suite = Suite.from_dict({**TINY, "learners": TINY["learners"][:3]}, "test")
     run_probes(suite, tmp_path, Console(file=io.StringIO(), width=200))
     figures = probe_figures(tmp_path, tmp_path / "figures")
     assert [f["key"] for f in figures] == ["probe-gradient", "probe-flops", "probe-throughput"]
     for f in figures:
-        assert f["path_png"].stat().st_size > 1000 and f["path_svg"].exists() and f["caption"] and f["title"]
-    reading = table1_reading(pd.read_csv(tmp_path / "table1.csv"))
-    text = " ".join(reading)
-    assert all(isinstance(s, str) and s for s in reading)
+        assert f["path_png"].stat().st_size > 1000 and f["path_svg"].exists() and f["facts"] and f["title"]
+    findings = table1_findings(pd.read_csv(tmp_path / "table1.csv"))
+    html, _ = environments()
+    text = " ".join(str(sentence(html, "findings.j2", f.key, f.facts)) for f in findings)
+    assert {f.key for f in findings} >= {"rf_match", "decay", "mask_cost"}
     assert "tcn[levels=2] (7)" in text  # the exact zero past the declared field
     assert "rnn: G(k) decays geometrically" in text
     assert "causal masking is not discounted" in text

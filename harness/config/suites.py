@@ -139,7 +139,7 @@ class Suite:
 
     def override(self, *, seeds: list[int] | None = None, learners: list[str] | None = None,
                  tasks: list[str] | None = None, distances: list[int] | None = None,
-                 steps: int | None = None, prune: bool | None = None) -> Suite:
+                 steps: int | None = None, prune: bool | None = None, device: str | None = None) -> Suite:
         """A copy with command-line overrides applied (names filter the suite's own entries)."""
         data = copy.deepcopy(self.to_dict())
         if seeds is not None:
@@ -167,6 +167,10 @@ class Suite:
                 entry.pop("steps", None)
         if prune is not None:
             data["prune"] = prune
+        if device is not None:  # every run of the suite on this device
+            data["defaults"]["device"] = device
+            for entry in data["tasks"] + data["learners"]:
+                entry.pop("device", None)
         return Suite.from_dict(data, where=f"suite '{self.name}' with overrides")
 
 

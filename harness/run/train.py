@@ -36,8 +36,11 @@ def stream_seed(seed: int, stream: int) -> int:
     return 4 * seed + stream
 
 
-def generator(seed: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(stream_seed(seed, stream))
+def generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator of one stream of a run, on ``device``: tasks sample where their generator lives, so a run on a
+    GPU makes its batches there (a CUDA generator draws other numbers than a CPU one for the same seed: results
+    are reproducible per device, not across devices)."""
+    return torch.Generator(device=device).manual_seed(stream_seed(seed, stream))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -151,8 +154,8 @@ def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRec
         d_model = solve_width(task, spec.learner, spec.n_layers, spec.learner_options, spec.param_budget)
     torch.manual_seed(stream_seed(spec.seed, MODEL_INIT))
     model = build_model(task, spec.learner, d_model, spec.n_layers, spec.learner_options).to(device)
-    train_gen = generator(spec.seed, TRAIN)
-    val_gen = generator(spec.seed, VALIDATION)
+    train_gen = generator(spec.seed, TRAIN, device)
+    val_gen = generator(spec.seed, VALIDATION, device)
     val_set = [task.sample(spec.batch_size, val_gen).to(device) for _ in range(spec.val_batches)]
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, spec))
@@ -197,7 +200,7 @@ def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRec
             stop_reason = f"time budget of {spec.max_seconds} s"
             break
 
-    test = evaluate(model, task, gen=generator(spec.seed, TEST), n_batches=spec.test_batches,
+    test = evaluate(model, task, gen=generator(spec.seed, TEST, device), n_batches=spec.test_batches,
                     batch_size=spec.batch_size, device=device)
     if outcome is not Outcome.DIVERGED:
         outcome = Outcome.SOLVED if test["accuracy"] >= spec.solve_threshold else Outcome.UNSOLVED
