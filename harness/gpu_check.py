@@ -41,13 +41,14 @@ from harness.text import console
 CHECK_TASK = {"task": "hold", "distance": 64}
 
 
-def cuda_tests() -> tuple[int, str]:
-    """Run the CUDA-marked tests; (exit code, the summary line)."""
+def cuda_tests(log: Path) -> tuple[int, str]:
+    """Run the CUDA-marked tests, their output into ``log``; (exit code, the summary line)."""
     env = {**os.environ, "REACH_REQUIRE_CUDA": "1"}
     # addopts cleared: the check needs no pytest plugin beyond pytest itself
     proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-o", "addopts=", "-p",
-                           "no:cacheprovider", "tests/test_cuda.py"],
+                           "no:cacheprovider", "-rf", "tests/test_cuda.py"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    write_atomic(log, proc.stdout + proc.stderr)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     return proc.returncode, lines[-1] if lines else proc.stderr.strip()[-400:]
 
@@ -90,8 +91,9 @@ def gpu_check(out: Path, suite_name: str = "long-range", workers: int = 4, steps
     code = 0
     if device == "cuda":
         t0 = time.perf_counter()
-        code, summary = cuda_tests()
-        section("CUDA tests (pytest -m cuda)", [f"exit {code}: {summary}"], time.perf_counter() - t0)
+        code, summary = cuda_tests(out / "cuda-tests.log")
+        section("CUDA tests (pytest -m cuda)", [f"exit {code}: {summary} (output: cuda-tests.log)"],
+                time.perf_counter() - t0)
 
     suite = load_suite(suite_name)
     t0 = time.perf_counter()

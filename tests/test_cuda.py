@@ -23,9 +23,9 @@ if not torch.cuda.is_available():
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_learner_on_cuda_matches_cpu(name):
-    torch.manual_seed(0)
-    cpu = LEARNERS[name](d_model=16, n_layers=2, max_len=64).double().eval()
-    gpu = LEARNERS[name](d_model=16, n_layers=2, max_len=64).double().eval()
+    torch.manual_seed(0)  # train mode (no dropout by default): cuDNN's RNN backward runs in training mode only
+    cpu = LEARNERS[name](d_model=16, n_layers=2, max_len=64).double().train()
+    gpu = LEARNERS[name](d_model=16, n_layers=2, max_len=64).double().train()
     gpu.load_state_dict(cpu.state_dict())
     gpu = gpu.cuda()
     x = torch.randn(3, 40, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
