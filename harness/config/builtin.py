@@ -101,14 +101,15 @@ BUILTIN_SUITES: dict[str, dict[str, Any]] = {
     "calibrate": {
         "name": "calibrate",
         "description": "learning rates (and the LSTM's forget-gate bias) chosen on validation streams: every learner "
-                       "at 3 learning rates on hold (2 items, distance 32), seeds disjoint from the study's",
+                       "at 3 learning rates on hold with 2 items at distance 32 and at distance 4 (inside every "
+                       "learner's receptive field), seeds disjoint from the study's",
         "seeds": [100, 101],
         "prune": False,
         "calibrate": ["lr", "forget_bias"],
         "defaults": {"d_model": 64, "n_layers": 2, "steps": 600, "eval_every": 50, "batch_size": 32,
                      "val_batches": 4, "test_batches": 8},
         "learners": calibration_learners(),
-        "tasks": [{"name": "hold", "distances": [32], "params": {"n_items": 2}}],
+        "tasks": [{"name": "hold", "distances": [4, 32], "params": {"n_items": 2}}],
     },
     "copy": {
         "name": "copy",

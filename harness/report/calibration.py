@@ -2,7 +2,8 @@
 
 A suite that names ``calibrate = ["lr", ...]`` runs, for each learner, candidate configurations that differ only
 in those settings (learner options or RunSpec fields). Each candidate is scored on the *validation* stream alone:
-its final validation accuracy (the last point of its learning curve), averaged over the suite's tasks and seeds,
+its final validation accuracy (the last point of its learning curve), averaged over the suite's runs (tasks,
+distances and seeds),
 ties broken by the mean step at which validation first reached the threshold (the budget when it never did).
 The best candidate of each learner is the choice; test accuracy is never read here.
 """
