@@ -251,4 +251,23 @@ def provenance(loaded: Loaded, frame: pd.DataFrame) -> dict[str, Any]:
     return {"facts": items, "versions": versions, "sessions": sessions, "problems": problems,
             "counts": analysis.outcome_counts(frame),
             "total_seconds": fmt_seconds(total) if total else MISSING, "notes": list(loaded.notes),
-            "outside": loaded.outside}
+            "outside": loaded.outside, "time": time_breakdown(frame)}
+
+
+def time_breakdown(frame: pd.DataFrame) -> dict[str, Any]:
+    """Where the sweep's time went: run seconds (wall-clock of each run, summed) per learner and per task
+    configuration, largest first, with their shares; the grid learner × task in ``cells``."""
+    runs = frame.drop_duplicates(["id", "task"]).assign(seconds=pd.to_numeric(frame.wall_seconds, errors="coerce"))
+    runs = runs.dropna(subset=["seconds"])
+    total = float(runs.drop_duplicates("id").seconds.sum())
+    if not total:
+        return {"total": MISSING, "learners": [], "tasks": [], "cells": {}}
+    per = runs.drop_duplicates("id")
+    by_label = per.groupby("label").seconds.agg(["sum", "count"]).sort_values("sum", ascending=False)
+    by_task = runs.groupby("task").seconds.agg(["sum", "count"]).sort_values("sum", ascending=False)
+    grid = runs.groupby(["label", "task"]).seconds.sum()
+    return {"total": fmt_seconds(total),
+            "learners": [(lab, fmt_seconds(r["sum"]), f"{r['sum'] / total:.0%}", int(r["count"]))
+                         for lab, r in by_label.iterrows()],
+            "tasks": [(t, fmt_seconds(r["sum"]), int(r["count"])) for t, r in by_task.iterrows()],
+            "cells": {f"{lab}|{t}": fmt_seconds(v) for (lab, t), v in grid.items()}}

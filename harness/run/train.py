@@ -118,6 +118,14 @@ def evaluate(model: SequenceModel, task: Task, batches: list[Batch] | None = Non
     return s.summary()
 
 
+def load_of(task: Task) -> int | None:
+    """The task's memory load, or None for a task that does not declare one (written before ``load`` existed)."""
+    try:
+        return int(task.load)
+    except NotImplementedError:
+        return None
+
+
 def lr_factor(step: int, spec: RunSpec) -> float:
     """Multiplier of spec.lr at optimiser step ``step`` (0-based): linear warm-up, then cosine or constant."""
     if spec.warmup_steps and step < spec.warmup_steps:
@@ -214,7 +222,7 @@ def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRec
         # solved on test although validation had not yet reached the threshold: solved within the budget
         steps_to_solve=(steps_to_solve or steps_run) if outcome is Outcome.SOLVED else None,
         val_steps_to_threshold=steps_to_solve, d_model=d_model, params=count_parameters(model),
-        learner_params=count_parameters(model.learner), seq_len=task.seq_len, load=task.load,
+        learner_params=count_parameters(model.learner), seq_len=task.seq_len, load=load_of(task),
         tokens_per_s=tokens / train_seconds if train_seconds > 0 else None, train_seconds=train_seconds,
         wall_seconds=time.perf_counter() - wall0, curve=curve, threads=torch.get_num_threads(),
         device=str(device))
