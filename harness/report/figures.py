@@ -67,11 +67,11 @@ def _cell(value: Any) -> str:
 
 # -- figures ----------------------------------------------------------------------------------------------------
 def task_baselines(frame: pd.DataFrame, records: dict[str, RunRecord]) -> dict[tuple[str, int], float]:
-    """(task configuration, distance) -> memoryless baseline accuracy, from the runs or, for runs without one
+    """(task configuration, rung) -> memoryless baseline accuracy, from the runs or, for runs without one
     (skipped, pending, errors), from the task itself, so the baseline is drawn across every distance."""
     out: dict[tuple[str, int], float] = {}
     for row in frame.itertuples():
-        key = (row.task, int(row.distance))
+        key = (row.task, int(row.rung))
         if key in out:
             continue
         if row.baseline_accuracy is not None and not pd.isna(row.baseline_accuracy):
@@ -79,7 +79,7 @@ def task_baselines(frame: pd.DataFrame, records: dict[str, RunRecord]) -> dict[t
             continue
         spec = records[row.id].spec
         try:
-            task = make_task(spec["task"], key[1], dict(spec.get("task_params") or {}), spec.get("seq_len"))
+            task = make_task(spec["task"], spec["distance"], dict(spec.get("task_params") or {}), spec.get("seq_len"))
             out[key] = float(task.baseline()["accuracy"])
         except (ReachError, ValueError, TypeError, KeyError, NotImplementedError):
             pass  # a task that cannot be rebuilt here: its baseline is drawn where runs recorded it
@@ -115,7 +115,8 @@ def make_figures(loaded: Loaded, frame: pd.DataFrame, summary: pd.DataFrame, cel
             not_run.append(f"{task}: {', '.join(pruned)}")
     keep("accuracy_vs_distance", plots.accuracy_figure(dist, style, task_baselines(dist, records), threshold),
          {"not_run": not_run, "errors": int((dist.drop_duplicates("id").outcome == Outcome.ERROR).sum())})
-    keep("capacity_vs_load", plots.load_figure(frame, style, threshold),
+    loads = frame[frame.axis == "load"]
+    keep("capacity_vs_load", plots.accuracy_figure(loads, style, task_baselines(loads, records), threshold, "load"),
          {"tasks": sorted(frame[frame.axis == "load"].task.unique())})
     keep("steps_to_solve", plots.steps_figure(dist, style))
     picks = {}

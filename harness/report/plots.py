@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from harness.store.record import TRAINED, Outcome, RunRecord
+from harness.text import MISSING
 
 FAMILY_ORDER = ("recurrent", "linear-recurrent", "convolutional", "attention", "other")
 FAMILY_DASH = {"recurrent": "", "linear-recurrent": (3, 1, 1, 1), "convolutional": (5, 2), "attention": (1.5, 1.5),
@@ -130,15 +131,19 @@ def _baseline(ax: Any, base: pd.Series) -> None:
         ax.plot(base.index, base.values, color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
 
 
-def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str, int], float] | None = None,
-                    threshold: float = 0.99) -> Figure | None:
-    """Test accuracy against distance: one panel per task, one line per learner label (mean over seeds, band
-    from the lowest to the highest seed, one point per seed), the memoryless baseline in grey. Labels are
-    nudged sideways by at most a tenth of an octave so that equal values stay distinguishable.
+AXIS_LABELS = {"distance": "distance (log2 scale)", "load": "load: items held at once (log2 scale)"}
 
-    ``frame`` is :func:`harness.store.table.runs_frame` output; only runs that trained and have an accuracy are
-    drawn. Skipped and pending runs are not drawn at all (never as zeros); error runs have no accuracy.
-    ``baselines``: (task, distance) -> memoryless accuracy (default: the frame's baseline_accuracy column).
+
+def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str, int], float] | None = None,
+                    threshold: float = 0.99, axis: str = "distance") -> Figure | None:
+    """Test accuracy against the rung — the distance, or on a load ladder (``axis`` "load") the load at its fixed
+    distance: one panel per task configuration, one line per learner label (mean over seeds, band from the lowest
+    to the highest seed, one point per seed), the memoryless baseline in grey. Labels are nudged sideways by at
+    most a tenth of an octave so that equal values stay distinguishable.
+
+    ``frame`` is :func:`harness.store.table.runs_frame` output for one axis; only runs that trained and have an
+    accuracy are drawn. Skipped and pending runs are not drawn at all (never as zeros); error runs have no
+    accuracy. ``baselines``: (task, rung) -> memoryless accuracy (default: the frame's baseline_accuracy column).
     """
     data = frame[frame.outcome.isin(TRAINED)].copy()
     data["test_accuracy"] = pd.to_numeric(data.test_accuracy, errors="coerce")
@@ -155,7 +160,7 @@ def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str
             # visible as a row of distinct markers instead of one
             nudge = {lab: 2 ** (0.035 * (i - (len(present) - 1) / 2)) for i, lab in enumerate(present)}
             d = data[data.task == task].copy()
-            d["x"] = d.distance * d.label.map(nudge)
+            d["x"] = d.rung * d.label.map(nudge)
             sns.lineplot(data=d, x="x", y="test_accuracy", hue="label", hue_order=present,
                          palette={lab: style.colour(lab) for lab in present}, style="label", style_order=present,
                          dashes={lab: FAMILY_DASH[style.family(lab)] for lab in present},
@@ -168,13 +173,14 @@ def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str
                 base = pd.Series({d: v for (t, d), v in baselines.items() if t == task}, dtype=float).sort_index()
             else:
                 base = frame[(frame.task == task) & frame.baseline_accuracy.notna()]
-                base = pd.to_numeric(base.baseline_accuracy).groupby(base.distance).mean()
+                base = pd.to_numeric(base.baseline_accuracy).groupby(base.rung).mean()
             _baseline(ax, base)
             ax.axhline(threshold, color="#2da44e", linewidth=0.8, alpha=0.6)
             ax.set_ylim(-0.02, 1.04)
-            _log2_axis(ax, frame[frame.task == task].distance.unique(), "distance (log2 scale)")
+            _log2_axis(ax, frame[frame.task == task].rung.unique(), AXIS_LABELS[axis])
             ax.set_ylabel("test accuracy")
-            ax.set_title(mpl_text(task))
+            at = f": distance {int(d.distance.iloc[0])}" if axis == "load" else ""
+            ax.set_title(mpl_text(task + at))
         extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline"),
                  Line2D([], [], color="#2da44e", linewidth=0.8, label=f"solved threshold ({threshold:g})")]
         _legend(fig, style.handles(labels) + extra)
@@ -328,7 +334,7 @@ def summary_figure(summary: pd.DataFrame, labels: list[str], paths: dict[str, st
             row = grid.loc[(lab, task)]
             top = max(int(row.max_planned), 2)
             shade.loc[lab, task] = math.log2(max(int(row.reach), 1)) / math.log2(top) if row.reach else 0.0
-            text.loc[lab, task] = str(int(row.reach)) if row.reach else MISSING_MARK
+            text.loc[lab, task] = str(int(row.reach)) if row.reach else MISSING
     headers = [f"{t}\n(capacity)" if t in set(summary[summary.axis == "load"].task) else t for t in cols]
     with matplotlib.rc_context(_theme()):
         fig = Figure(figsize=(1.25 * len(cols) + 2.6, 0.36 * len(labels) + 1.3), layout="constrained")
@@ -341,44 +347,4 @@ def summary_figure(summary: pd.DataFrame, labels: list[str], paths: dict[str, st
         ax.xaxis.tick_top()
         ax.set_xlabel("")
         ax.set_ylabel("")
-    return fig
-
-
-MISSING_MARK = "—"
-
-
-def load_figure(frame: pd.DataFrame, style: Style, threshold: float = 0.99) -> Figure | None:
-    """Capacity: test accuracy against the load (items held at once) on each load ladder, one line per learner
-    (mean over seeds, band from the lowest to the highest seed), the distance fixed per panel."""
-    data = frame[(frame.axis == "load") & frame.outcome.isin(TRAINED)].copy()
-    data["test_accuracy"] = pd.to_numeric(data.test_accuracy, errors="coerce")
-    data = data.dropna(subset=["test_accuracy"])
-    if data.empty:
-        return None
-    tasks = sorted(data.task.unique())
-    labels = style.ordered(data.label.unique())
-    with matplotlib.rc_context(_theme()):
-        fig, axes = _grid(len(tasks), 2, legend_rows=math.ceil((len(labels) + 1) / 4))
-        for ax, task in zip(axes, tasks):
-            d = data[data.task == task]
-            present = style.ordered(d.label.unique())
-            nudge = {lab: 2 ** (0.035 * (i - (len(present) - 1) / 2)) for i, lab in enumerate(present)}
-            d = d.assign(x=d.rung * d.label.map(nudge))
-            for lab in present:
-                g = d[d.label == lab].groupby("x").test_accuracy
-                mean, lo, hi = g.mean(), g.min(), g.max()
-                ax.plot(mean.index, mean.values, color=style.colour(lab), linestyle=style.linestyle(lab),
-                        marker=style.marker(lab), markersize=5, linewidth=1.6)
-                ax.fill_between(mean.index, lo.values, hi.values, color=style.colour(lab), alpha=0.12, linewidth=0)
-            base = pd.to_numeric(d.baseline_accuracy, errors="coerce").dropna()
-            if len(base):
-                ax.axhline(float(base.mean()), color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.3)
-            ax.axhline(threshold, color="#2da44e", linewidth=0.8, alpha=0.6)
-            ax.set_ylim(-0.02, 1.04)
-            _log2_axis(ax, frame[frame.task == task].rung.unique(), "load: items held at once (log2 scale)")
-            ax.set_ylabel("test accuracy")
-            ax.set_title(mpl_text(f"{task}: distance {int(d.distance.iloc[0])}"))
-        extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline"),
-                 Line2D([], [], color="#2da44e", linewidth=0.8, label=f"solved threshold ({threshold:g})")]
-        _legend(fig, style.handles(labels) + extra)
     return fig
