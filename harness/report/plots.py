@@ -179,7 +179,7 @@ def accuracy_figure(frame: pd.DataFrame, style: Style, baselines: dict[tuple[str
             ax.set_ylim(-0.02, 1.04)
             _log2_axis(ax, frame[frame.task == task].rung.unique(), AXIS_LABELS[axis])
             ax.set_ylabel("test accuracy")
-            at = f": distance {int(d.distance.iloc[0])}" if axis == "load" else ""
+            at = f": distance {int(d.distance.iloc[0])}" if axis == "load" and "distance=" not in task else ""
             ax.set_title(mpl_text(task + at))
         extra = [Line2D([], [], color=BASELINE_COLOR, linestyle=(0, (4, 3)), label="memoryless baseline"),
                  Line2D([], [], color="#2da44e", linewidth=0.8, label=f"solved threshold ({threshold:g})")]
