@@ -60,7 +60,8 @@ def smoke_report(tmp_path_factory):
 
 def test_report_renders_in_chromium(smoke_report):
     """At 1280x900: no sideways scroll, the summary figure on the first screen, the runs filter narrows the rows and
-    sorting reorders them, no console error, nothing fetched; screenshots of the first screen and the whole page."""
+    sorting reorders them, no console error, nothing fetched; screenshots of the first screen and the whole page,
+    and a PDF as printing makes it."""
     require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -98,6 +99,9 @@ def test_report_renders_in_chromium(smoke_report):
             page.click("#runs-table th:nth-child(7)")  # test accuracy, ascending
             accs = [float(t) for t in page.locator(f"{visible} td:nth-child(7)").all_inner_texts() if t != "—"]
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            page.emulate_media(media="print")
+            page.pdf(path=str(ARTIFACTS / "report.pdf"), format="A4", print_background=True)
+            print_nav = page.evaluate("() => getComputedStyle(document.querySelector('nav.toc')).display")
         finally:
             browser.close()
     assert problems == []
@@ -116,3 +120,6 @@ def test_report_renders_in_chromium(smoke_report):
     assert all(url.startswith(("file://", "data:")) for url in requests), requests
     assert (ARTIFACTS / "report-first-screen.png").stat().st_size > 20_000
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+    # printable: the navigation is left out of print, and the PDF holds the figures
+    assert print_nav == "none" and (ARTIFACTS / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (ARTIFACTS / "report.pdf").stat().st_size > 100_000
