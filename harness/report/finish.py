@@ -20,10 +20,12 @@ SUMMARY_OUTCOMES = (Outcome.SOLVED, Outcome.UNSOLVED, Outcome.SKIPPED, Outcome.D
 
 
 def summary_table(records: list[RunRecord], plan: list[Cell] | None = None) -> Table:
-    """Reach per learner x task, as the report computes it ("64 (2/2)": distance, seeds that solved it)."""
+    """Reach per learner x task configuration, as the report computes it ("64 (2/2)": the reach and the seeds that
+    solved it; on a load ladder, the capacity)."""
     summary = reach_summary(runs_frame(records, plan))
     tasks = sorted(summary.task.unique()) if len(summary) else []
-    table = Table(title="reach: largest distance solved in most seeds")
+    table = Table(title="reach: largest distance up to which every distance is solved in most seeds (a load "
+                        "ladder: capacity, the same along the load)")
     table.add_column("learner")
     for task in tasks:
         table.add_column(escape(str(task)), justify="right")
