@@ -25,7 +25,14 @@ def test_smoke_and_long_range_cover_every_learner():
         suite = load_suite(name)
         assert {entry["name"] for entry in suite.learners} == set(LEARNERS), name
     long_range = load_suite("long-range")
-    assert {t["name"] for t in long_range.tasks} == {"lag", "copy", "selective-copy", "recall"}
+    assert {t["name"] for t in long_range.tasks} == {"hold", "selective-copy"}
+    cells = long_range.plan()
+    # the constant-load ladder: one item over a doubling distance to at least 256; the load ladder: 1..16 items
+    one_item = sorted({c.rung for c in cells if c.task == "hold"})
+    assert all(c.spec.task_obj.load == 1 for c in cells if c.task == "hold")
+    assert one_item[-1] >= 256 and all(b == 2 * a for a, b in zip(one_item, one_item[1:]))
+    assert sorted({c.rung for c in cells if c.axis == "load"}) == [1, 2, 4, 8, 16]
+    assert len({c.spec.distance for c in cells if c.axis == "load"}) == 1
     assert len(long_range.seeds) >= 2 and long_range.prune and long_range.probes
     positions = {e.get("options", {}).get("positions") for e in long_range.learners if e["name"] == "transformer"}
     assert len(positions) >= 2  # two position schemes separate "finding the position" from path length

@@ -25,21 +25,21 @@ STUDY_MAMBA = {"expand": 1, "state": 8}
 # (The learned relative bias, positions = "relative", makes the same point but takes SDPA's slow masked path on
 # CPU; the topic suites include it.) Learning rates: chosen by the calibrate suite.
 ALL_LEARNERS: list[dict[str, Any]] = [
-    {"name": "rnn", "lr": 3e-3},
-    {"name": "lstm", "lr": 1e-2},
+    {"name": "rnn", "lr": 1e-2},
+    {"name": "lstm", "lr": 1e-3},  # forget_bias 1 (the default) beat 0 at every learning rate: 0.80 against 0.56
     {"name": "gru", "lr": 1e-2},
-    {"name": "cnn", "lr": 3e-3},
-    {"name": "tcn", "lr": 3e-3},
-    {"name": "transformer", "options": {"positions": "sinusoidal"}, "lr": 1e-3},
-    {"name": "transformer", "options": {"positions": "rotary"}, "lr": 3e-3},
-    {"name": "local-attention", "options": {"positions": "rotary"}, "lr": 3e-3},
-    {"name": "lru", "lr": 3e-3},
-    {"name": "mamba", "options": STUDY_MAMBA, "lr": 3e-3},
+    {"name": "cnn", "lr": 1e-2},
+    {"name": "tcn", "lr": 1e-3},
+    {"name": "transformer", "options": {"positions": "sinusoidal"}, "lr": 3e-3},
+    {"name": "transformer", "options": {"positions": "rotary"}, "lr": 1e-2},
+    {"name": "local-attention", "options": {"positions": "rotary"}, "lr": 1e-2},
+    {"name": "lru", "lr": 1e-2},
+    {"name": "mamba", "options": STUDY_MAMBA, "lr": 1e-2},
 ]
 
 # The topic suites have the time to add the learned relative position bias (Shaw et al. 2018) and Mamba at the
 # paper's size.
-TOPIC_LEARNERS = ALL_LEARNERS[:-1] + [{"name": "mamba", "lr": 3e-3},
+TOPIC_LEARNERS = ALL_LEARNERS[:-1] + [{"name": "mamba", "lr": 1e-2},  # the small mamba's rate, not calibrated here
                                       {"name": "transformer", "options": {"positions": "relative"}, "lr": 3e-3}]
 
 # Table 1 measured (harness.measure.probes): the table1 suite runs only these; long-range runs them once too.
