@@ -160,7 +160,8 @@ def positions(summary: pd.DataFrame, structure: Structure) -> list[Finding]:
     if set(kinds.values()) != {"absolute", "relative"}:
         return []
     cases = []
-    for task, g in summary[summary.label.isin(kinds) & (summary.max_tested > 0)].groupby("task", sort=True):
+    distance = summary[summary.axis == DISTANCE]
+    for task, g in distance[distance.label.isin(kinds) & (distance.max_tested > 0)].groupby("task", sort=True):
         best = {k: g[g.label.map(kinds) == k].sort_values("reach", ascending=False) for k in ("absolute", "relative")}
         if best["absolute"].empty or best["relative"].empty:
             continue
