@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -290,50 +291,56 @@ def test_adding_baseline_is_reference_values():
 
 COMMON_BAD = [(0, "distance"), (-3, "distance"), (4.5, "distance"), ("8", "distance"), (True, "distance"),
               (MAX_SIZE + 1, "distance")]
-SPECIFIC_BAD = [
-    ("lag", {"distance": 4, "vocab": 1}, "vocab"),
-    ("lag", {"distance": 4, "scored": 0}, "scored"),
-    ("copy", {"distance": 4, "n_symbols": 0}, "n_symbols"),
-    ("copy", {"distance": 4, "alphabet": 1}, "alphabet"),
-    ("adding", {"distance": 1}, "distance"),
-    ("selective-copy", {"distance": 7, "n_data": 8}, "distance"),
-    ("selective-copy", {"distance": 8, "n_data": 0}, "n_data"),
-    ("selective-copy", {"distance": 8, "vocab": 1}, "vocab"),
-    ("recall", {"distance": 7, "n_pairs": 8}, "distance"),
-    ("recall", {"distance": 40, "vocab": 63}, "vocab"),
-    ("recall", {"distance": 40, "n_pairs": 33, "vocab": 64}, "n_pairs"),
-    ("recall", {"distance": 40, "alpha": 0.0}, "alpha"),
-    ("recall", {"distance": 40, "alpha": 1.5}, "alpha"),
-    ("recall", {"distance": 40, "alpha": float("nan")}, "alpha"),
-    ("recall", {"distance": 40, "alpha": "0.1"}, "alpha"),
-    ("induction", {"distance": 1}, "distance"),
-    ("induction", {"distance": 4, "prefix": 0}, "prefix"),
-    ("hold", {"distance": 3, "n_items": 4}, "distance"),
-    ("hold", {"distance": 4, "n_items": 0}, "n_items"),
-    ("hold", {"distance": 4, "alphabet": 1}, "alphabet"),
+SPECIFIC_BAD = [  # (task, parameters, the message after "task '<name>': ")
+    ("lag", {"distance": 4, "vocab": 1}, "vocab must be in [2, 65536], got 1"),
+    ("lag", {"distance": 4, "scored": 0}, "scored must be in [1, 65536], got 0"),
+    ("copy", {"distance": 4, "n_symbols": 0}, "n_symbols must be in [1, 65536], got 0"),
+    ("copy", {"distance": 4, "alphabet": 1}, "alphabet must be in [2, 65536], got 1"),
+    ("adding", {"distance": 1}, "distance must be in [2, 65536], got 1"),
+    ("selective-copy", {"distance": 7, "n_data": 8}, "distance must be in [8, 65536], got 7"),
+    ("selective-copy", {"distance": 8, "n_data": 0}, "n_data must be in [1, 65536], got 0"),
+    ("selective-copy", {"distance": 8, "vocab": 1}, "vocab must be in [2, 65536], got 1"),
+    ("recall", {"distance": 7, "n_pairs": 8}, "distance must be in [8, 65536], got 7"),
+    ("recall", {"distance": 40, "vocab": 63}, "vocab must be even (keys and values split it), got 63"),
+    ("recall", {"distance": 40, "n_pairs": 33, "vocab": 64}, "n_pairs must be in [1, 32], got 33"),
+    ("recall", {"distance": 40, "alpha": 0.0}, "alpha must be in (0, 1], got 0.0"),
+    ("recall", {"distance": 40, "alpha": 1.5}, "alpha must be in (0, 1], got 1.5"),
+    ("recall", {"distance": 40, "alpha": float("nan")}, "alpha must be a finite number, got nan"),
+    ("recall", {"distance": 40, "alpha": "0.1"}, "alpha must be a finite number, got '0.1'"),
+    ("induction", {"distance": 1}, "distance must be in [2, 65536], got 1"),
+    ("induction", {"distance": 4, "prefix": 0}, "prefix must be in [1, 65536], got 0"),
+    ("hold", {"distance": 3, "n_items": 4}, "distance must be in [4, 65536], got 3"),
+    ("hold", {"distance": 4, "n_items": 0}, "n_items must be in [1, 65536], got 0"),
+    ("hold", {"distance": 4, "alphabet": 1}, "alphabet must be in [2, 65536], got 1"),
 ]
 
 
 @pytest.mark.parametrize("name", list(TASKS))
 @pytest.mark.parametrize(("value", "param"), COMMON_BAD)
 def test_rejects_bad_distance(name, value, param):
-    with pytest.raises(TaskParameterError, match=param):
+    # the message names the task and the parameter at fault (a bare "distance" would match any message that
+    # lists the valid keys)
+    with pytest.raises(TaskParameterError, match=rf"^task '{name}': {param} must be (an integer|in \[\d+, 65536\]), "
+                                                 rf"got {re.escape(repr(value))}$"):
         TASKS[name].from_params(distance=value, **PARAMS.get(name, {}))
 
 
-@pytest.mark.parametrize(("name", "params", "param"), SPECIFIC_BAD, ids=[f"{n}-{p}" for n, _, p in SPECIFIC_BAD])
-def test_rejects_bad_parameter(name, params, param):
-    with pytest.raises(TaskParameterError, match=param):
+@pytest.mark.parametrize(("name", "params", "message"), SPECIFIC_BAD,
+                         ids=[f"{n}-{m.split()[0]}-{i}" for i, (n, _, m) in enumerate(SPECIFIC_BAD)])
+def test_rejects_bad_parameter(name, params, message):
+    with pytest.raises(TaskParameterError, match=f"^{re.escape(f'task {name!r}: {message}')}$"):
         TASKS[name].from_params(**params)
 
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_from_params_rejects_unknown_and_missing_keys(name):
-    with pytest.raises(TaskParameterError, match="distanse"):
+    valid = ", ".join(f.name for f in dataclasses.fields(TASKS[name]))
+    with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}' has no parameter 'distanse' (did you mean "
+                                                           f"'distance'?); valid: {valid}")):
         TASKS[name].from_params(distanse=16)
-    with pytest.raises(TaskParameterError, match="distance"):
+    with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}' needs parameter(s): distance")):
         TASKS[name].from_params()
-    with pytest.raises(TaskParameterError, match="batch_size"):
+    with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}': batch_size must be in [1, inf], got 0")):
         make(name, 16).sample(0, torch.Generator())
 
 

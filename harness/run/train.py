@@ -135,7 +135,8 @@ def stop_level(spec: RunSpec) -> float:
     return (1.0 + spec.solve_threshold) / 2
 
 
-def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRecord, SequenceModel]:
+def train(spec: RunSpec,
+          return_model: bool = False) -> RunRecord | tuple[RunRecord, SequenceModel]:  # pragma: no mutate block
     """Run one spec to the end and return its result record, and the trained model too when
     ``return_model`` (probes measure gradients of trained models).
 
