@@ -58,7 +58,7 @@ class LookBack(nn.Module):
     """Oracle for tasks whose answer at t is the input ``back`` steps earlier (``fill`` before that).
 
     ``wrong`` lists (sequence, position) pairs where it answers the next class instead, (answer + 1) % classes.
-    It records whether it was called in training mode (``calls``)."""
+    It records whether it was called in training mode and with gradients enabled (``calls``)."""
 
     def __init__(self, back: int, classes: int, fill: int = 0, wrong: tuple[tuple[int, int], ...] = ()) -> None:
         super().__init__()
@@ -67,7 +67,7 @@ class LookBack(nn.Module):
         self.seen: list[torch.Tensor] = []
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        self.calls.append(self.training)
+        self.calls.append((self.training, torch.is_grad_enabled()))
         self.seen.append(inputs.clone())
         answer = torch.full_like(inputs, self.fill)
         answer[:, self.back:] = inputs[:, :-self.back]
@@ -181,12 +181,13 @@ def test_evaluate_draws_n_batches_from_the_generator():
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_evaluate_scores_in_eval_mode_and_restores_the_mode(training):
+def test_evaluate_scores_in_eval_mode_without_gradients_and_restores_the_mode(training):
     task = Lag(distance=2, vocab=4, scored=3)
     oracle = LookBack(2, 4)
     oracle.train(training)
     evaluate(oracle, task, [sample(task), sample(task, seed=1)])
-    assert oracle.calls == [False, False] and oracle.training is training
+    assert oracle.calls == [(False, False), (False, False)] and oracle.training is training
+    assert torch.is_grad_enabled()
 
 
 # -- hand-built batches -------------------------------------------------------------------------------------------

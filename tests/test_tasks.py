@@ -273,6 +273,19 @@ def test_no_global_rng(name):
     assert torch.equal(state, torch.get_rng_state()), "sampling must not touch the global RNG"
 
 
+@pytest.mark.parametrize("name", list(TASKS))
+def test_batches_live_on_the_generators_device_whatever_the_default(name):
+    """A GPU run samples with a CUDA generator; every tensor must follow it, never torch's default device. Here
+    the default is the meta device, so a tensor created without the generator's device would land there."""
+    task = make(name, 16)
+    expected = sample(task, batch_size=5, seed=2)
+    with torch.device("meta"):
+        batch = sample(task, batch_size=5, seed=2)
+    for f in dataclasses.fields(batch):
+        assert getattr(batch, f.name).device == torch.device("cpu"), f.name
+    assert same(batch, expected)
+
+
 # -- baselines ---------------------------------------------------------------------------------------------------
 
 def test_copy_baseline_is_reference_formula():
