@@ -1,7 +1,10 @@
 """The regression gate: `run.py compare BASE NEW` on results folders and on pytest-benchmark JSON files."""
 
+import io
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,9 +15,11 @@ from rich.console import Console
 
 from harness.config.suites import Suite
 from harness.errors import ReachError
-from harness.report.compare import run_compare
+from harness.report.compare import cells, compare_results, run_compare
 from harness.run.executors import InProcessExecutor
 from harness.run.sweep import run_suite
+from harness.store.record import RunRecord
+from harness.store.table import runs_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -267,3 +272,194 @@ def test_rerun_passes_and_weakened_learner_fails(tmp_path):
     assert code == 1, text
     assert "tcn on lag at distance 4: mean test accuracy fell" in text
     assert "run setting 'lr' differs" in text
+
+
+# -- compare_results's verdicts on constructed records, at and beyond each threshold --------------------------------
+
+def recs(rows):
+    return [RunRecord.from_json(r) for r in rows]
+
+
+def verdict(base, new, **kw):
+    return compare_results(recs(base), recs(new), **kw)
+
+
+def test_accuracy_drop_exactly_at_the_threshold_passes_and_just_beyond_fails():
+    base = [record(acc=0.75, seed=s) for s in (0, 1)]
+    at = [record(acc=0.5, seed=s) for s in (0, 1)]  # a drop of exactly 0.25 (binary fractions: no rounding)
+    assert verdict(base, at, max_accuracy_drop=0.25).regressions == []
+    beyond = [record(acc=0.5, seed=0), record(acc=0.49, seed=1)]  # mean 0.495: a drop of 0.255
+    assert verdict(base, beyond, max_accuracy_drop=0.25).regressions == [
+        "tcn on lag at distance 4: mean test accuracy fell 0.750 → 0.495 (-0.255, more than 0.25)"]
+    # the mean over seeds decides, not one seed; a rise is never a regression
+    mixed = [record(acc=1.0, seed=0), record(acc=0.5, seed=1)]
+    assert verdict(base, mixed, max_accuracy_drop=0.25).regressions == []
+    assert verdict(at, base, max_accuracy_drop=0.0).regressions == []
+    assert verdict(base, at).regressions == [
+        "tcn on lag at distance 4: mean test accuracy fell 0.750 → 0.500 (-0.250, more than 0.02)"]
+
+
+def test_runs_that_raise_in_new():
+    base = [record(seed=s, acc=0.5) for s in (0, 1)]  # unsolved on both sides: reach 0 throughout
+    all_raise = [record(seed=s, outcome="error") for s in (0, 1)]
+    assert verdict(base, all_raise).regressions == ["tcn on lag at distance 4: all 2 run(s) raised in NEW"]
+    one_raises = [record(seed=0, acc=0.5), record(seed=1, outcome="error")]
+    assert verdict(base, one_raises).regressions == ["tcn on lag at distance 4: 1 more run(s) raised in NEW"]
+    # as many raised in BASE: nothing new; NEW skipped (pruned) rather than raised: no accuracy to compare
+    assert verdict(one_raises, one_raises).regressions == []
+    skipped = [record(seed=s, outcome="skipped") for s in (0, 1)]
+    assert verdict(base, skipped, max_slowdown=1000).regressions == []
+    # a cell whose BASE runs all raised cannot regress in accuracy
+    assert verdict(all_raise, base).regressions == []
+
+
+def test_reach_fall_on_the_rungs_both_sides_planned():
+    def ladder(accs, distances=(4, 8, 16)):
+        return [record(distance=d, seed=s, acc=a) for d, a in zip(distances, accs) for s in (0, 1)]
+
+    base = ladder([1.0, 1.0, 0.5])
+    assert verdict(base, ladder([1.0, 0.5, 0.5]), max_accuracy_drop=1).regressions == [
+        "reach of tcn on lag fell from 8 to 4"]
+    assert verdict(base, ladder([1.0, 1.0, 1.0])).regressions == []  # reach grew
+    # NEW did not plan 16 and BASE failed it: reach on the common rungs (4, 8) is unchanged
+    assert verdict(base, ladder([1.0, 1.0], distances=(4, 8))).regressions == []
+    # NEW planned a larger rung BASE never had, and failed it: not a fall either
+    grown = ladder([1.0, 1.0, 0.5]) + [record(distance=32, seed=s, acc=0.1) for s in (0, 1)]
+    comparison = verdict(base, grown)
+    assert comparison.regressions == []
+    assert comparison.notes == ["1 (task, learner, rung) cell(s) only in NEW are not compared"]
+
+
+def test_capacity_fall_on_a_load_ladder_says_capacity():
+    from harness.config.suites import Suite
+
+    suite = Suite.from_dict({"name": "loads", "seeds": [0], "defaults": {"steps": 1}, "learners": [{"name": "gru"}],
+                             "tasks": [{"name": "hold", "distances": [8], "loads": [1, 2]}]}, where="test")
+    plan = suite.plan()
+
+    def side(accs):
+        return [RunRecord.from_json(record(task="hold", learner="gru", distance=8, acc=a, id=c.spec.id,
+                                           spec=c.spec.to_dict(), label="gru"))
+                for c, a in zip(plan, accs)]
+
+    result = compare_results(side([1.0, 1.0]), side([1.0, 0.5]), max_accuracy_drop=1, plan_base=plan, plan_new=plan)
+    assert result.regressions == ["capacity of gru on hold[distance=8] fell from 2 to 1"]
+
+
+def test_throughput_slowdown_is_the_median_over_cells_and_exactly_at_the_threshold_passes():
+    def side(tps):
+        return [record(distance=d, tps=t) for d, t in zip((4, 8, 16), tps)]
+
+    base = side([10000.0, 10000.0, 10000.0])
+    # ratios 1.0, 1.25, 4.0: the median 1.25 is a slowdown of exactly 25%, the threshold
+    assert verdict(base, side([10000.0, 8000.0, 2500.0])).regressions == []
+    assert verdict(base, side([10000.0, 7999.0, 2500.0])).regressions == [
+        "tcn: training throughput 25% slower (median over 3 cell(s)), more than 25%"]
+    assert verdict(base, side([10000.0, 7999.0, 2500.0]), max_slowdown=25.1).regressions == []
+    # cells without a usable rate are left out of the median
+    holes = side([10000.0, 5000.0, 0.0])
+    holes[0]["tokens_per_s"] = None
+    assert verdict(base, holes).regressions == [
+        "tcn: training throughput 100% slower (median over 1 cell(s)), more than 25%"]
+    # no usable rate anywhere: no throughput table, no verdict
+    none = side([0.0, 0.0, 0.0])
+    result = verdict(base, none)
+    assert result.regressions == [] and not any("throughput" in h for h, _ in result.tables)
+
+
+def test_a_drift_of_every_learner_is_noted_not_blamed_on_one():
+    def side(tps_tcn, tps_lstm):
+        return [record(learner="tcn", tps=tps_tcn), record(learner="lstm", tps=tps_lstm)]
+
+    base = side(10000.0, 10000.0)
+    result = verdict(base, side(8000.0, 8000.0), max_slowdown=100)
+    assert result.regressions == [] and any("every learner moved the same way" in n for n in result.notes)
+    faster = verdict(base, side(12000.0, 12000.0), max_slowdown=100)
+    assert any("every learner moved the same way" in n for n in faster.notes)
+    # one learner moved, the other did not: no drift note
+    result = verdict(base, side(8000.0, 10000.0), max_slowdown=100)
+    assert not any("every learner" in n for n in result.notes)
+    # within 10% both ways: no note either
+    result = verdict(base, side(9500.0, 9500.0), max_slowdown=100)
+    assert not any("every learner" in n for n in result.notes)
+
+
+def test_cells_aggregates_over_seeds():
+    frame = runs_frame(recs([record(seed=0, acc=1.0, steps=100, tps=1000.0),
+                             record(seed=2, acc=0.995, steps=300, tps=3000.0),
+                             record(seed=1, acc=0.5, tps=2000.0),
+                             record(seed=3, outcome="error"), record(seed=4, outcome="skipped")]))
+    row = cells(frame).iloc[0]
+    assert (row.task, row.label, row.rung, row.axis) == ("lag", "tcn", 4, "distance")
+    assert row.trained == 3 and row.seeds == [0, 1, 2, 3, 4] and row.solved == 2
+    assert row.acc_mean == pytest.approx(2.495 / 3) and (row.acc_min, row.acc_max) == (0.5, 1.0)
+    assert row.steps == 200.0 and row.tokens_per_s == 2000.0 and (row.error, row.skipped) == (1, 1)
+    empty = cells(runs_frame(recs([record(seed=0, outcome="error")]))).iloc[0]
+    assert empty.trained == 0 and math.isnan(empty.acc_mean) and math.isnan(empty.steps)
+    assert math.isnan(empty.tokens_per_s) and math.isnan(empty.acc_min) and math.isnan(empty.acc_max)
+
+
+def test_notes_on_cells_seeds_suites_machines_and_settings():
+    base = [record(seed=s) for s in (0, 1)] + [record(distance=8)]
+    new = [record(seed=s) for s in (0, 2)] + [record(distance=16), record(distance=32)]
+    result = compare_results(recs(base), recs(new), env_base={"suite": "a", "cpu": "x"},
+                             env_new={"suite": "a", "cpu": "x"})
+    assert result.notes == ["1 (task, learner, rung) cell(s) only in BASE are not compared",
+                            "2 (task, learner, rung) cell(s) only in NEW are not compared",
+                            "the seeds differ between BASE and NEW in some cells: means are over different seeds"]
+    same = compare_results(recs(base[:2]), recs(base[:2]), env_base={"suite": "a"}, env_new={"cpu": "y"})
+    assert same.notes == []
+    # execution details (threads, device, seed, label) are not settings; a setting changed in four configurations
+    # names three of them
+    learners = ("tcn", "lstm", "gru", "rnn")
+    changed = [record(learner=lrn, lr=0.1, seed=5) for lrn in learners]
+    for r in changed:
+        r["spec"]["threads"], r["spec"]["device"] = 4, "cuda"
+    result = compare_results(recs([record(learner=lrn) for lrn in learners]), recs(changed))
+    assert result.notes == ["the seeds differ between BASE and NEW in some cells: means are over different seeds",
+                            "run setting 'lr' differs between BASE and NEW (gru on lag, lstm on lag, rnn on lag and 1 "
+                            "more)"]
+    two = compare_results(recs([record(learner=lrn) for lrn in learners[:3]]), recs(changed[:3]))
+    assert two.notes[-1] == "run setting 'lr' differs between BASE and NEW (gru on lag, lstm on lag, tcn on lag)"
+
+
+def test_long_tables_show_only_changed_cells():
+    base = [record(distance=d) for d in range(1, 46)]
+    new = [dict(r) for r in base]
+    new[3] = record(distance=4, acc=0.5)
+    result = compare_results(recs(base), recs(new), max_slowdown=1000, max_accuracy_drop=1)
+    heading, table = result.tables[1]
+    assert heading.startswith("test accuracy per distance") and table.row_count == 1
+    assert table.caption == "44 unchanged cell(s) not shown"
+    short = compare_results(recs(base[:40]), recs(base[:40]))
+    assert short.tables[1][1].row_count == 40 and short.tables[1][1].caption is None
+
+
+def test_run_compare_prints_the_verdict_and_returns_the_exit_code(tmp_path):
+    base = folder(tmp_path, "a", grid())
+    code, text = compare(base, folder(tmp_path, "b", grid()), max_slowdown=0)  # 0 is a valid threshold
+    assert code == 0
+    assert text.splitlines()[-1] == "no regression: accuracy within 0.02, reach kept, no run raising, no slowdown " \
+                                    "beyond 0%"
+    assert text.splitlines()[0] == f"compare: BASE {base}  →  NEW {tmp_path / 'b'}"
+    code, text = compare(base, folder(tmp_path, "c", grid(tcn8={"acc": 0.95}, lstm4={"tps": 1000.0})))
+    assert code == 1
+    lines = text.splitlines()
+    at = lines.index("REGRESSION: NEW is worse than BASE in 3 way(s):")
+    assert lines[at + 1:] == ["  - reach of tcn on lag fell from 8 to 4",
+                              "  - tcn on lag at distance 8: mean test accuracy fell 1.000 → 0.950 (-0.050, more than "
+                              "0.02)",
+                              "  - lstm: training throughput 450% slower (median over 2 cell(s)), more than 25%"]
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"max_slowdown": True}, "--max-slowdown must be a finite number >= 0, got True"),
+    ({"max_slowdown": "5"}, "--max-slowdown must be a finite number >= 0, got '5'"),
+    ({"max_slowdown": float("inf")}, "--max-slowdown must be a finite number >= 0, got inf"),
+    ({"max_accuracy_drop": -0.01}, "--max-accuracy-drop must be a finite number >= 0, got -0.01"),
+])
+def test_thresholds_must_be_finite_and_not_negative(tmp_path, kw, message):
+    good = folder(tmp_path, "good", grid())
+    with pytest.raises(ReachError, match=f"^{re.escape(message)}$"):
+        run_compare(good, good, **kw)
+    assert run_compare(good, good, max_accuracy_drop=0, console=Console(file=io.StringIO())) == 0
