@@ -357,6 +357,67 @@ def test_from_params_rejects_unknown_and_missing_keys(name):
         make(name, 16).sample(0, torch.Generator())
 
 
+BOUNDS = [  # (task, parameter, lowest valid value, highest valid value, the other parameters)
+    ("lag", "distance", 1, MAX_SIZE, {}), ("lag", "vocab", 2, MAX_SIZE, {"distance": 4}),
+    ("lag", "scored", 1, MAX_SIZE, {"distance": 4}),
+    ("copy", "distance", 1, MAX_SIZE, {}), ("copy", "n_symbols", 1, MAX_SIZE, {"distance": 4}),
+    ("copy", "alphabet", 2, MAX_SIZE, {"distance": 4}),
+    ("hold", "n_items", 1, MAX_SIZE, {"distance": MAX_SIZE}), ("hold", "distance", 3, MAX_SIZE, {"n_items": 3}),
+    ("hold", "alphabet", 2, MAX_SIZE, {"distance": 4}),
+    ("adding", "distance", 2, MAX_SIZE, {}),
+    ("selective-copy", "n_data", 1, MAX_SIZE, {"distance": MAX_SIZE}),
+    ("selective-copy", "distance", 5, MAX_SIZE, {"n_data": 5}),
+    ("selective-copy", "vocab", 2, MAX_SIZE, {"distance": 8, "n_data": 4}),
+    ("recall", "vocab", 4, MAX_SIZE, {"distance": 40, "n_pairs": 2}),
+    ("recall", "n_pairs", 1, 32, {"distance": 40, "vocab": 64}),  # at most vocab / 2 keys
+    ("recall", "distance", 6, MAX_SIZE, {"n_pairs": 6}),
+    ("induction", "distance", 2, MAX_SIZE, {}), ("induction", "vocab", 2, MAX_SIZE, {"distance": 4}),
+    ("induction", "prefix", 1, MAX_SIZE, {"distance": 4}),
+]
+
+
+@pytest.mark.parametrize(("name", "param", "low", "high", "others"), BOUNDS,
+                         ids=[f"{n}-{p}" for n, p, *_ in BOUNDS])
+def test_every_size_parameter_has_the_documented_bounds(name, param, low, high, others):
+    cls = TASKS[name]
+    assert getattr(cls(**{"distance": 16, **others, param: low}), param) == low
+    assert getattr(cls(**{"distance": 16, **others, param: high}), param) == high
+    for bad in (low - 1, high + 1):
+        with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}': {param} must be in [{low}, {high}], "
+                                                               f"got {bad}")):
+            cls(**{"distance": 16, **others, param: bad})
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_batch_of_one(name):
+    task = make(name, 16)
+    one = sample(task, batch_size=1)
+    assert one.inputs.shape[0] == 1 and task.rule(one.samples()[0]) == []
+
+
+SPREADS = {  # task -> (parameters, [(name, support, p_min)]) as the tasks' docstrings derive them
+    "lag": ({"distance": 40}, [("source position", range(32), 1.0)]),
+    "copy": ({"distance": 40, "n_symbols": 3}, [("source position", range(3), 1.0)]),
+    "hold": ({"distance": 40, "n_items": 2}, [("source position", range(2), 1.0)]),
+    # halves of 20 positions in 16 bins: at least 20 // 16 = 1 position per bin
+    "adding": ({"distance": 40}, [("first marker bin", range(16), 1 / 20), ("second marker bin", range(16), 1 / 20)]),
+    "selective-copy": ({"distance": 40, "n_data": 4}, [("source position bin", range(16), 0.18549375000000012)]),
+    "recall": ({"distance": 40, "n_pairs": 4}, [("queried key position", range(0, 8, 2), 1.0),
+                                                ("query offset bin", range(16), 0.04747231339986824),
+                                                ("key 1 asked before key 0", range(2), 0.43501710526513887)]),
+    # the first trigger is uniform on a prefix of 20 positions in 16 bins
+    "induction": ({"distance": 40, "prefix": 20}, [("first trigger bin", range(16), 1 / 20)]),
+}
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_spread_declarations(name):
+    params, expected = SPREADS[name]
+    got = [(s.name, s.support, s.p_min) for s in TASKS[name](**params).spread()]
+    assert [(n, r) for n, r, _ in got] == [(n, r) for n, r, _ in expected]
+    assert [p for *_, p in got] == pytest.approx([p for *_, p in expected], rel=1e-12)
+
+
 # -- scale -------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(TASKS))
