@@ -14,6 +14,7 @@ the scored positions, exact match is over sequences that have a scored position,
 error), and ``by_distance`` maps each per-position distance to [correct, scored].
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -290,7 +291,8 @@ def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ReachError, match="--device cuda was asked for but torch sees no CUDA device"):
+        with pytest.raises(ReachError, match="^--device cuda was asked for but torch sees no CUDA device; use "
+                                             "--device cpu or auto$"):
             resolve_device("cuda")
 
 
@@ -350,3 +352,53 @@ def test_max_seconds_stops_early_and_says_why():
     record = train(spec)
     assert record.steps_run == 1 and record.stop_reason == "time budget of 0.001 s"
     assert record.outcome in ("solved", "unsolved") and record.curve == []
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingBatch(Batch):
+    """A batch that notes the device evaluate moves it to."""
+
+    moved_to: list = dataclasses.field(default_factory=list)
+
+    def to(self, device):
+        self.moved_to.append(device)
+        return super().to(device)
+
+
+def test_evaluate_moves_batches_to_the_device_cpu_by_default():
+    task = Lag(distance=2, vocab=4, scored=3)
+    plain = sample(task)
+    batch = RecordingBatch(plain.inputs, plain.targets, plain.mask, plain.distance, plain.loss_mask)
+    evaluate(LookBack(2, 4), task, [batch])
+    evaluate(LookBack(2, 4), task, [batch], device=torch.device("cpu"))
+    assert batch.moved_to == [torch.device("cpu"), torch.device("cpu")]
+    assert all(type(d) is torch.device for d in batch.moved_to)
+
+
+def test_nothing_to_score_gives_the_empty_summary():
+    task = Lag(distance=2, vocab=4, scored=3)
+    empty = {"accuracy": 0.0, "loss": 0.0, "exact_match": 0.0, "by_distance": {}}
+    assert evaluate(LookBack(2, 4), task, []) == empty
+    assert evaluate(LookBack(2, 4), task, gen=generator(0, TEST)) == empty  # n_batches defaults to 0
+
+
+def test_regression_scores_accumulate_over_batches():
+    task = Adding(distance=10)
+    first, second = sample(task, batch_size=3, seed=0), sample(task, batch_size=2, seed=1)
+    errors = [[0.01, 0.2, -0.03], [0.5, 0.0]]
+
+    class PerBatch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, inputs):
+            out = AddingOracle(errors[self.calls])(inputs)
+            self.calls += 1
+            return out
+
+    scores = evaluate(PerBatch(), task, [first, second])
+    flat = errors[0] + errors[1]
+    assert scores["accuracy"] == 3 / 5 and scores["exact_match"] == 3 / 5
+    assert scores["loss"] == pytest.approx(sum(e * e for e in flat) / 5, rel=1e-4)
+    assert sum(total for _, total in scores["by_distance"].values()) == 5
