@@ -285,3 +285,100 @@ def test_a_load_ladder_keeps_its_axis_and_loads():
         ("load", 1, 8, 1, "solved"), ("load", 2, 8, 2, "failed"), ("load", 4, 8, 4, "skipped")]
     row = reach_summary(frame).iloc[0]
     assert (row.task, row.axis, row.reach, row.first_failed, row.pruned_from) == ("hold[distance=8]", "load", 1, 2, 4)
+
+
+# -- configurations and the per-position breakdown with a suite's plan ------------------------------------------
+
+def recall_suite():
+    """Two recall configurations whose ladders share the run at 16 (an explicit label tells them apart), a second
+    recall configuration, a load ladder of hold, and lag."""
+    from harness.config.suites import Suite
+
+    return Suite.from_dict({
+        "name": "breakdown", "seeds": [0], "defaults": {"steps": 1}, "learners": [{"name": "gru"}],
+        "tasks": [{"name": "recall", "distances": [8, 16], "params": {"n_pairs": 2}},
+                  {"name": "recall", "distances": [16, 32], "params": {"n_pairs": 2}, "label": "recall-long"},
+                  {"name": "recall", "distances": [16], "params": {"n_pairs": 4}},
+                  {"name": "hold", "distances": [8], "loads": [1, 2]},
+                  {"name": "lag", "distances": [4]}]}, where="test")
+
+
+def planned(cell, outcome="unsolved", by=None):
+    return RunRecord.from_json({"id": cell.spec.id, "spec": cell.spec.to_dict(), "label": cell.learner,
+                                "outcome": outcome, "test_accuracy": 0.5, "test_by_distance": by or {"4": [1, 2]}})
+
+
+def test_configurations_follow_the_plan_distance_ladders_only():
+    from harness.report.analysis import configurations
+
+    suite = recall_suite()
+    plan = suite.plan()
+    records = [planned(c) for c in plan]
+    of = configurations(records, plan)
+    by_spec = {}
+    for c in plan:
+        by_spec.setdefault(c.spec.id, set()).add((c.task, c.axis))
+    for spec_id, entries in by_spec.items():
+        assert sorted(of.get(spec_id, [])) == sorted(t for t, axis in entries if axis == "distance")
+    shared = next(c.spec.id for c in plan if c.task == "recall-long" and c.rung == 16)
+    assert of[shared] == ["recall[n_pairs=2]", "recall-long"]  # in the plan's order
+    load_only = next(c.spec.id for c in plan if c.axis == "load" and c.rung == 2)
+    assert load_only not in of
+    assert configurations(records, None) == {r.id: [r.task] for r in records}
+
+
+def test_position_breakdown_with_a_plan():
+    suite = recall_suite()
+    plan = suite.plan()
+    cell = {(c.task, c.rung): c for c in plan}
+    two = {"3": [1, 2], "9": [1, 1]}  # exactly two distances: mixed
+    records = [
+        planned(cell[("recall[n_pairs=2]", 8)], "error"),  # a run that did not train comes first
+        planned(cell[("recall[n_pairs=2]", 16)], by={"9": [1, 1], "3": [1, 2], "0": [0, 1]}),  # the shared run
+        planned(cell[("recall[n_pairs=4]", 16)], by=two),
+        planned(cell[("lag", 4)], by={"4": [3, 4]}),
+        RunRecord.from_json({"id": "not-planned", "spec": {"task": "recall", "distance": 64, "learner": "gru"},
+                             "label": "gru", "outcome": "solved", "test_by_distance": {"3": [5, 5], "40": [5, 5]}}),
+    ]
+    assert mixed_distance_tasks(records, plan) == ["recall-long", "recall[n_pairs=2]", "recall[n_pairs=4]"]
+    table = position_breakdown(records, plan)
+    rows = [(r.task, r.distance, r.bin, r.bin_hi, r.correct, r.total, r.seeds) for r in table.itertuples()]
+    assert rows == [("recall-long", 16, 0, 1, 0, 1, 1), ("recall-long", 16, 2, 4, 1, 2, 1),
+                    ("recall-long", 16, 8, 16, 1, 1, 1),
+                    ("recall[n_pairs=2]", 16, 0, 1, 0, 1, 1), ("recall[n_pairs=2]", 16, 2, 4, 1, 2, 1),
+                    ("recall[n_pairs=2]", 16, 8, 16, 1, 1, 1),
+                    ("recall[n_pairs=4]", 16, 2, 4, 1, 2, 1), ("recall[n_pairs=4]", 16, 8, 16, 1, 1, 1)]
+    assert list(table.accuracy) == [0.0, 0.5, 1.0, 0.0, 0.5, 1.0, 0.5, 1.0]  # a bin of one position has a rate
+    # asked for by name: one configuration of the shared run only, and lag although it is not mixed
+    chosen = position_breakdown(records, plan, tasks=["recall-long", "lag"])
+    assert sorted(set(chosen.task)) == ["lag", "recall-long"]
+    assert list(chosen[chosen.task == "lag"].accuracy) == [0.75]
+    assert position_breakdown(records, plan, tasks=[]).empty
+
+
+def test_position_breakdown_rows_are_sorted_whatever_the_order_of_the_records():
+    records = [rec(32, 0, "unsolved", task="recall", by={"20": [1, 2], "3": [2, 2]}),
+               rec(16, 1, "unsolved", task="recall", by={"9": [0, 1], "2": [1, 1]}),
+               rec(16, 0, "unsolved", task="recall", learner="gru", by={"5": [1, 1], "1": [0, 1]})]
+    table = position_breakdown(records)
+    assert [(r.label, r.distance, r.bin) for r in table.itertuples()] == [
+        ("gru", 16, 1), ("gru", 16, 4), ("lstm", 16, 2), ("lstm", 16, 8), ("lstm", 32, 2), ("lstm", 32, 16)]
+
+
+def curve_cells(rows):
+    """Hand-made rung_cells rows: (label, rung, ran, majority)."""
+    return pd.DataFrame(rows, columns=["label", "rung", "ran", "majority"])
+
+
+def test_pick_curve_rung_needs_at_least_half_of_the_labels_to_have_trained():
+    # four labels: at 2 all trained and all failed; at 4 exactly half trained and disagree: 4 is the rung
+    four = [(lab, 2, 1, False) for lab in "abcd"] + [("a", 4, 1, True), ("b", 4, 1, False), ("c", 4, 0, False),
+                                                    ("d", 4, 0, False)]
+    assert pick_curve_rung(curve_cells(four)) == 4
+    # five labels: two of five trained at 4, fewer than half; it does not count however much they disagree
+    five = [(lab, 2, 1, False) for lab in "abcde"] + [("a", 4, 1, True), ("b", 4, 1, False), ("c", 4, 0, False),
+                                                     ("d", 4, 0, False), ("e", 4, 0, False)]
+    assert pick_curve_rung(curve_cells(five)) == 2
+    # a rung too few trained at, below one that counts, is passed over, not the end of the search
+    late = [("a", 1, 1, True)] + [(lab, 1, 0, False) for lab in "bcd"] + [(lab, 2, 1, lab == "a") for lab in "abcd"]
+    assert pick_curve_rung(curve_cells(late)) == 2
