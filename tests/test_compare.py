@@ -427,10 +427,12 @@ def test_long_tables_show_only_changed_cells():
     base = [record(distance=d) for d in range(1, 46)]
     new = [dict(r) for r in base]
     new[3] = record(distance=4, acc=0.5)
+    new[9] = record(distance=10, steps=150)  # the same accuracy, solved later
     result = compare_results(recs(base), recs(new), max_slowdown=1000, max_accuracy_drop=1)
     heading, table = result.tables[1]
-    assert heading.startswith("test accuracy per distance") and table.row_count == 1
-    assert table.caption == "44 unchanged cell(s) not shown"
+    assert heading.startswith("test accuracy per distance") and table.row_count == 2
+    assert [str(c) for c in table.columns[2].cells] == ["4", "10"]
+    assert table.caption == "43 unchanged cell(s) not shown"
     short = compare_results(recs(base[:40]), recs(base[:40]))
     assert short.tables[1][1].row_count == 40 and short.tables[1][1].caption is None
 
@@ -463,3 +465,88 @@ def test_thresholds_must_be_finite_and_not_negative(tmp_path, kw, message):
     with pytest.raises(ReachError, match=f"^{re.escape(message)}$"):
         run_compare(good, good, **kw)
     assert run_compare(good, good, max_accuracy_drop=0, console=Console(file=io.StringIO())) == 0
+
+
+def test_the_printed_tables_cell_by_cell():
+    """Every heading, column (header and alignment) and cell of the three tables compare prints, on a comparison
+    with one regression of each kind: tcn lost distance 8 (one seed fell, one raised) and got slower, lstm did not."""
+    def side(new):
+        out = []
+        for s in (0, 1):
+            out.append(record(learner="lstm", distance=4, seed=s, acc=0.5 + 0.1 * s, tps=8000.0 if new else 10000.0))
+            out.append(record(learner="tcn", distance=4, seed=s, steps=100 + 100 * s, tps=5000.0 if new else 10000.0))
+        if new:
+            return out + [record(learner="tcn", distance=8, seed=0, acc=0.5, tps=5000.0),
+                          record(learner="tcn", distance=8, seed=1, outcome="error")]
+        return out + [record(learner="tcn", distance=8, seed=s, steps=100 + 100 * s) for s in (0, 1)]
+
+    result = compare_results(recs(side(False)), recs(side(True)))
+    bad, ok = "[bold red]REGRESSED[/]", "ok"
+    expected = [
+        ("reach: largest distance (capacity: largest load) up to which every rung is solved in a majority of seeds "
+         "(on the rungs both sides planned)",
+         [("task", "left"), ("learner", "left"), ("BASE", "right"), ("NEW", "right"),
+          ("solved per rung, BASE → NEW", "left"), ("", "left")],
+         [("lag", "lstm", "—", "—", "4:0/2", ok),
+          ("lag", "tcn", "8", "4", "4:2/2 8:2/2 → 4:2/2 8:0/2", bad)]),
+        ("test accuracy per distance (or load): mean [min–max] over seeds (fails if it drops by more than 0.02); "
+         "steps to solve: mean over solved seeds",
+         [("task", "left"), ("learner", "left"), ("rung", "right"), ("BASE", "right"), ("NEW", "right"),
+          ("Δ", "right"), ("steps BASE → NEW", "right"), ("", "left")],
+         [("lag", "lstm", "4", "0.550 [0.500–0.600] (n=2)", "0.550 [0.500–0.600] (n=2)", "+0.000", "—", ok),
+          ("lag", "tcn", "4", "1.000 (n=2)", "1.000 (n=2)", "+0.000", "150 (2/2)", ok),
+          ("lag", "tcn", "8", "1.000 (n=2)", "0.500", "-0.500", "150 (2/2) → —", bad)]),
+        ("training throughput per learner: tokens/s, median over common cells (fails if slower by more than 25%)",
+         [("learner", "left"), ("cells", "right"), ("BASE", "right"), ("NEW", "right"), ("slowdown", "right"),
+          ("vs the other learners", "right"), ("", "left")],
+         [("lstm", "1", "10,000", "8,000", "+25.0%", "-37.5%", ok),  # 1.25 against tcn's 2.0
+          ("tcn", "2", "10,000", "5,000", "+100.0%", "+60.0%", bad)]),
+    ]
+    got = [(heading, [(c.header, c.justify) for c in table.columns],
+            list(zip(*[[str(cell) for cell in c.cells] for c in table.columns])))
+           for heading, table in result.tables]
+    assert got == expected
+    assert result.regressions == [
+        "reach of tcn on lag fell from 8 to 4",
+        "tcn on lag at distance 8: mean test accuracy fell 1.000 → 0.500 (-0.500, more than 0.02)",
+        "tcn on lag at distance 8: 1 more run(s) raised in NEW",
+        "tcn: training throughput 100% slower (median over 2 cell(s)), more than 25%"]
+    assert result.notes == [
+        "the throughput of every learner moved the same way (time per token +25% to +100%, median +62%): likely the "
+        "machine (load, CPU, threads), not the code; run BASE and NEW in the same job, or gate speed on the benchmark "
+        "suite, whose calibrated rounds are steadier; 'vs the other learners' shows each learner's change net of it"]
+
+
+def test_throughput_edges():
+    def side(rates, learner="tcn"):
+        return [record(learner=learner, distance=d, tps=t) for d, t in zip((4, 8, 16), rates)]
+
+    # a cell with no rate on one side (0) is left out; a rate below 1 token/s still counts
+    for base, new in (([0.0, 0.5, 10000.0], [10000.0, 0.5, 5000.0]), ([10000.0, 0.5, 10000.0], [0.0, 0.5, 5000.0])):
+        assert verdict(side(base), side(new)).regressions == [
+            "tcn: training throughput 50% slower (median over 2 cell(s)), more than 25%"]
+    # a single learner has no others to be compared with
+    (_, table), = [t for t in verdict(side([10.0] * 3), side([10.0] * 3)).tables if "throughput" in t[0]]
+    assert [str(c) for c in table.columns[5].cells] == ["—"]
+    # every learner exactly 10% slower (time per token x1.1) or faster (x1/1.1): not yet called the machine's drift
+    def two(rate):
+        return side([rate] * 3) + side([rate] * 3, learner="lstm")
+
+    for base_rate, new_rate in ((11000.0, 10000.0), (10000.0, 11000.0)):
+        notes = verdict(two(base_rate), two(new_rate), max_slowdown=100).notes
+        assert not any("every learner" in n for n in notes), notes
+
+
+def test_throughput_rows_are_sorted_by_learner_across_tasks():
+    base = [record(task="copy", learner="tcn"), record(task="lag", learner="lstm"), record(task="lag", learner="tcn")]
+    (_, table), = [t for t in verdict(base, base).tables if "throughput" in t[0]]
+    assert [str(c) for c in table.columns[0].cells] == ["lstm", "tcn"]
+    assert [str(c) for c in table.columns[1].cells] == ["1", "2"]
+
+
+def test_a_setting_present_on_one_side_only_is_a_change():
+    base = [record()]
+    new = [record()]
+    new[0]["spec"]["weight_decay"] = 0.1
+    assert verdict(base, new).notes == ["run setting 'weight_decay' differs between BASE and NEW (tcn on lag)"]
+    assert verdict(new, base).notes == ["run setting 'weight_decay' differs between BASE and NEW (tcn on lag)"]
