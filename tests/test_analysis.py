@@ -210,10 +210,11 @@ LADDER = {
 
 
 def ladder_records():
+    """The LADDER records, and a second learner that never trained (pruned from its first rung, where only one of
+    its seeds has a record), in an order that is not sorted (the tables must sort)."""
     records = [rec(d, s, outcome, acc) for d, seeds in LADDER.items() for s, (outcome, acc) in seeds.items()]
-    # a second learner that never trained: pruned from its first rung
-    records += [rec(4, s, "skipped", learner="gru") for s in (0, 1)]
-    return records
+    records += [rec(4, 0, "skipped", learner="gru")] + [rec(8, s, "skipped", learner="gru") for s in (0, 1)]
+    return records[::-1]
 
 
 def test_rung_cells_every_column():
@@ -222,7 +223,8 @@ def test_rung_cells_every_column():
     expected = pd.DataFrame([
         # task, label, axis, rung, distance, load, seeds, ran, solved, unsolved, diverged, error, skipped, pending,
         # majority, split, status, acc_mean, acc_min, acc_max
-        ("lag", "gru", "distance", 4, 4, 4, 2, 0, 0, 0, 0, 0, 2, 0, False, False, "skipped", nan, nan, nan),
+        ("lag", "gru", "distance", 4, 4, 4, 2, 0, 0, 0, 0, 0, 1, 0, False, False, "skipped", nan, nan, nan),
+        ("lag", "gru", "distance", 8, 8, 8, 2, 0, 0, 0, 0, 0, 2, 0, False, False, "skipped", nan, nan, nan),
         ("lag", "lstm", "distance", 2, 2, 2, 3, 3, 3, 0, 0, 0, 0, 0, True, False, "solved", 2.995 / 3, 0.995, 1.0),
         ("lag", "lstm", "distance", 4, 4, 4, 3, 3, 2, 1, 0, 0, 0, 0, True, True, "solved", 2.49 / 3, 0.5, 1.0),
         ("lag", "lstm", "distance", 8, 8, 8, 3, 3, 1, 1, 1, 0, 0, 0, False, True, "failed", 1.491 / 3, 0.2, 0.991),
@@ -245,7 +247,7 @@ def test_reach_summary_every_column():
     assert (lstm.task, lstm.axis, lstm.reach, lstm.solved_at_reach, lstm.seeds) == ("lag", "distance", 4, 2, 3)
     assert (lstm.max_tested, lstm.max_planned, lstm.first_failed, lstm.pruned_from, lstm.pending) == (64, 128, 8, 32, 3)
     assert lstm.solved_beyond == [16] and lstm.split == [4, 8]
-    assert (gru.reach, gru.solved_at_reach, gru.seeds, gru.max_tested, gru.max_planned) == (0, 0, 2, 0, 4)
+    assert (gru.reach, gru.solved_at_reach, gru.seeds, gru.max_tested, gru.max_planned) == (0, 0, 2, 0, 8)
     assert pd.isna(gru.first_failed) and gru.pruned_from == 4 and gru.pending == 0
     assert gru.solved_beyond == [] and gru.split == []
     assert str(table.first_failed.dtype) == "Int64" and str(table.pruned_from.dtype) == "Int64"
@@ -382,3 +384,9 @@ def test_pick_curve_rung_needs_at_least_half_of_the_labels_to_have_trained():
     # a rung too few trained at, below one that counts, is passed over, not the end of the search
     late = [("a", 1, 1, True)] + [(lab, 1, 0, False) for lab in "bcd"] + [(lab, 2, 1, lab == "a") for lab in "abcd"]
     assert pick_curve_rung(curve_cells(late)) == 2
+
+
+def test_a_run_whose_load_is_unknown_has_no_load():
+    # a task reach cannot build here (e.g. a plugin that is not installed): the load is missing, not an error
+    cells = rung_cells(runs_frame([rec(4, 0, "solved", task="mypkg.tasks:Gone"), rec(4, 0, "solved")]))
+    assert list(cells.task) == ["lag", "mypkg.tasks:Gone"] and cells.load.iloc[0] == 4 and pd.isna(cells.load.iloc[1])
