@@ -161,12 +161,16 @@ def test_bad_input(tmp_path):
     bench.write_text(json.dumps({"benchmarks": [{"fullname": "t::a", "stats": {"median": 1.0}}]}))
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"hello": 1}))
-    cases = [
-        (str(tmp_path / "missing"), good, "BASE '", "does not exist"),
-        (good, str(tmp_path / "empty"), "without runs.jsonl"),
-        (good, str(bench), "cannot compare a results folder"),
-        (str(bench), str(other), "not pytest-benchmark output"),
-        (good, folder(tmp_path, "nothing", []), "no finished runs"),
+    nothing = folder(tmp_path, "nothing", [])
+    cases = [  # each message names the side at fault
+        (str(tmp_path / "missing"), good, f"BASE '{tmp_path / 'missing'}' does not exist"),
+        (good, str(tmp_path / "empty"), f"NEW '{tmp_path / 'empty'}' is a folder without runs.jsonl"),
+        (good, str(bench), f"cannot compare a results folder (BASE '{good}') with a benchmark JSON file (NEW "
+                           f"'{bench}')"),
+        (str(bench), str(other), f"NEW '{other}' is JSON but not pytest-benchmark output"),
+        (str(other), str(bench), f"BASE '{other}' is JSON but not pytest-benchmark output"),
+        (good, nothing, f"NEW '{nothing}' has no finished runs"),
+        (nothing, good, f"BASE '{nothing}' has no finished runs"),
     ]
     for base, new, *needles in cases:
         with pytest.raises(ReachError) as info:
@@ -205,6 +209,7 @@ def test_benchmark_json(tmp_path):
     same = bench_file(tmp_path, "b.json", {"t.py::step[64]": 0.011, "t.py::step[256]": 0.021})
     code, text = compare(base, same)
     assert code == 0 and "1 benchmark(s) only in BASE" in text and "819,200 → 744,727" in text
+    assert text.splitlines()[-1] == "no regression: no benchmark's median slower by more than 25%"
     slow = bench_file(tmp_path, "c.json", {"t.py::step[64]": 0.010, "t.py::step[256]": 0.030}, cpu="cpu B")
     code, text = compare(base, slow)
     assert code == 1
@@ -550,3 +555,52 @@ def test_a_setting_present_on_one_side_only_is_a_change():
     new[0]["spec"]["weight_decay"] = 0.1
     assert verdict(base, new).notes == ["run setting 'weight_decay' differs between BASE and NEW (tcn on lag)"]
     assert verdict(new, base).notes == ["run setting 'weight_decay' differs between BASE and NEW (tcn on lag)"]
+
+
+def test_long_lines_are_printed_whole_on_a_narrow_console(tmp_path):
+    """Headings, notes and regressions are one line each, however narrow the terminal (CI logs are read by grep)."""
+    base = folder(tmp_path, "a", grid())
+    new = folder(tmp_path, "b", grid(tcn8={"acc": 0.95}), suite="other")
+    console = Console(record=True, width=40, force_terminal=False)
+    assert run_compare(base, new, console=console) == 1
+    lines = console.export_text().splitlines()
+    for whole in (f"compare: BASE {base}  →  NEW {new}",
+                  "test accuracy per distance (or load): mean [min–max] over seeds (fails if it drops by more than "
+                  "0.02); steps to solve: mean over solved seeds",
+                  "note: different suites: BASE 'smoke', NEW 'other'; only their common cells are compared",
+                  "  - tcn on lag at distance 8: mean test accuracy fell 1.000 → 0.950 (-0.050, more than 0.02)"):
+        assert whole in lines, whole
+
+
+def test_default_thresholds(tmp_path):
+    base = grid()
+    slower = grid(**{f"tcn{d}": {"tps": 7960.0} for d in (4, 8)})  # 10000 / 7960: 25.6% slower
+    assert verdict(base, slower).regressions == [
+        "tcn: training throughput 26% slower (median over 2 cell(s)), more than 25%"]
+    code, text = compare(folder(tmp_path, "a", base), folder(tmp_path, "b", slower))
+    assert code == 1 and "more than 25%" in text
+    dropped = grid(tcn4={"acc": 0.979})  # a drop of 0.021 at distance 4 (and below the threshold: reach falls)
+    assert "tcn on lag at distance 4: mean test accuracy fell 1.000 → 0.979 (-0.021, more than 0.02)" in \
+        verdict(base, dropped).regressions
+    code, text = compare(folder(tmp_path, "c", base), folder(tmp_path, "d", dropped))
+    assert code == 1 and "(-0.021, more than 0.02)" in text
+
+
+def test_run_compare_groups_by_the_configurations_of_suite_toml(tmp_path):
+    suite = Suite.from_dict({"name": "lrs", "seeds": [0], "defaults": {"steps": 1},
+                             "learners": [{"name": "lstm", "lr": 0.01}, {"name": "lstm", "lr": 0.001}],
+                             "tasks": [{"name": "lag", "distances": [4]}]}, where="test")
+
+    def side(name, accs):
+        path = tmp_path / name
+        path.mkdir()
+        rows = [dict(record(learner="lstm", acc=a), id=c.spec.id, spec=c.spec.to_dict(), label=c.learner)
+                for c, a in zip(suite.plan(), accs)]
+        (path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (path / "suite.toml").write_text(suite.to_toml())
+        return str(path)
+
+    code, text = compare(side("a", [1.0, 0.5]), side("b", [1.0, 0.4]), max_accuracy_drop=0.05)
+    assert code == 1
+    assert "lstm[lr=0.001] on lag at distance 4: mean test accuracy fell 0.500 → 0.400" in text
+    assert "lstm[lr=0.01]" in text
