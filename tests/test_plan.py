@@ -130,3 +130,116 @@ def test_runs_frame_counts_a_shared_run_in_both_configurations():
         ("hold", DISTANCE, 8, 1), ("hold[distance=8]", LOAD, 1, 1), ("hold[distance=8]", LOAD, 2, 2)]
     summary = reach_summary(frame).set_index("task")
     assert summary.loc["hold[distance=8]", "reach"] == 2 and summary.loc["hold", "reach"] == 8
+
+
+# -- the ladder's decisions, rung by rung (harness.run.sweep.Ladder) ----------------------------------------------
+
+def cells_of(learner="rnn", task="lag", rungs=(4, 8, 16), seeds=(0, 1), axis=DISTANCE):
+    """Cells of one ladder, given in a scrambled order (the ladder must sort its rungs)."""
+    from harness.config.plan import Cell
+    from harness.config.spec import RunSpec
+
+    out = []
+    for rung in sorted(rungs, key=lambda r: (r % 3, -r)):
+        for seed in seeds:
+            spec = RunSpec(task=task, distance=rung, learner=learner, seed=seed)
+            out.append(Cell(task, axis, rung, learner, seed, spec))
+    return out
+
+
+def at(cells, rung, seed=None):
+    return [c.spec for c in cells if c.rung == rung and (seed is None or c.seed == seed)]
+
+
+def ids(specs):
+    return sorted(s.id for s in specs)
+
+
+def test_ladder_starts_with_the_smallest_rung_and_leaves_runs_in_flight_alone():
+    cells = cells_of()
+    ready, skip = Ladder(cells, prune=True).plan({}, set())
+    assert ids(ready) == ids(at(cells, 4)) and skip == []
+    running = at(cells, 4, seed=0)[0]
+    ready, skip = Ladder(cells, prune=True).plan({}, {running.id})
+    assert ids(ready) == ids(at(cells, 4, seed=1)) and skip == []
+    # both seeds of 4 in flight: nothing to start, nothing to skip (the next rung waits)
+    ready, skip = Ladder(cells, prune=True).plan({}, {s.id for s in at(cells, 4)})
+    assert ready == [] and skip == []
+
+
+@pytest.mark.parametrize("failures", [("unsolved", "unsolved"), ("diverged", "error"), ("error", "unsolved")])
+def test_ladder_prunes_every_larger_rung_at_the_first_rung_failed_in_every_seed(failures):
+    cells = cells_of(rungs=(4, 8, 16, 32))
+    done = {s.id: fake(s, "solved") for s in at(cells, 4)}
+    done.update({s.id: fake(s, outcome) for s, outcome in zip(at(cells, 8), failures)})
+    ready, skip = Ladder(cells, prune=True).plan(done, set())
+    assert ready == []
+    assert sorted((s.distance, s.seed, axis, failed) for s, axis, failed in skip) == [
+        (16, 0, DISTANCE, 8), (16, 1, DISTANCE, 8), (32, 0, DISTANCE, 8), (32, 1, DISTANCE, 8)]
+    # without pruning the same failures stop nothing
+    ready, skip = Ladder(cells, prune=False).plan(done, set())
+    assert ids(ready) == ids(at(cells, 16) + at(cells, 32)) and skip == []
+
+
+def test_ladder_goes_on_when_one_seed_solved_and_waits_for_a_rung_still_running():
+    cells = cells_of()
+    done = {s.id: fake(s, "solved") for s in at(cells, 4)}
+    done[at(cells, 8, seed=0)[0].id] = fake(at(cells, 8, seed=0)[0], "unsolved")
+    in_flight = {at(cells, 8, seed=1)[0].id}
+    ready, skip = Ladder(cells, prune=True).plan(done, in_flight)
+    assert ready == [] and skip == []  # 8 is not decided while seed 1 runs
+    done[at(cells, 8, seed=1)[0].id] = fake(at(cells, 8, seed=1)[0], "solved")
+    ready, skip = Ladder(cells, prune=True).plan(done, set())
+    assert ids(ready) == ids(at(cells, 16)) and skip == []
+
+
+def test_ladder_never_lists_finished_runs_and_prunes_only_what_is_left():
+    cells = cells_of(rungs=(4, 8, 16))
+    done = {s.id: fake(s, "unsolved") for s in at(cells, 4)}
+    done[at(cells, 16, seed=1)[0].id] = fake(at(cells, 16, seed=1)[0], "solved")  # from an earlier session
+    ready, skip = Ladder(cells, prune=True).plan(done, set())
+    assert ready == []
+    assert sorted((s.distance, s.seed, failed) for s, _, failed in skip) == [(8, 0, 4), (8, 1, 4), (16, 0, 4)]
+    everything = {c.spec.id: fake(c.spec, "solved") for c in cells}
+    assert Ladder(cells, prune=True).plan(everything, set()) == ([], [])
+    assert Ladder(cells, prune=False).plan(everything, set()) == ([], [])
+
+
+def test_ladder_without_pruning_starts_every_rung_at_once():
+    cells = cells_of()
+    ready, skip = Ladder(cells, prune=False).plan({}, {at(cells, 16, seed=0)[0].id})
+    assert ids(ready) == ids([c.spec for c in cells if not (c.rung == 16 and c.seed == 0)]) and skip == []
+
+
+def test_ladders_of_different_learners_and_tasks_are_independent():
+    rnn, tcn = cells_of("rnn"), cells_of("tcn")
+    copy = cells_of("rnn", task="copy", rungs=(4, 8))
+    done = {s.id: fake(s, "unsolved") for s in at(rnn, 4)} | {s.id: fake(s, "solved") for s in at(tcn, 4)}
+    ready, skip = Ladder(rnn + tcn + copy, prune=True).plan(done, set())
+    assert ids(ready) == ids(at(tcn, 8) + at(copy, 4))
+    assert ids(s for s, _, _ in skip) == ids(at(rnn, 8) + at(rnn, 16))
+
+
+def test_a_run_two_ladders_share_is_skipped_only_when_both_pruned_it():
+    from harness.config.plan import Cell
+
+    distance = cells_of("gru", task="hold", rungs=(4, 8), seeds=(0,))
+    shared = at(distance, 8)[0]
+    # a load ladder at distance 8 whose load-1 rung is the distance ladder's rung 8
+    load = [Cell("hold[distance=8]", LOAD, 1, "gru", 0, shared),
+            Cell("hold[distance=8]", LOAD, 2, "gru", 0, shared.replace(task_params={"n_items": 2}))]
+    ladder = Ladder(distance + load, prune=True)
+    done = {at(distance, 4)[0].id: fake(at(distance, 4)[0], "unsolved")}
+    ready, skip = ladder.plan(done, set())
+    assert [s.id for s in ready] == [shared.id] and skip == []  # pruned by one ladder, first rung of the other
+    ready, skip = ladder.plan(done, {shared.id})
+    assert ready == [] and skip == []  # in flight: neither run nor skipped
+    done[shared.id] = fake(shared, "unsolved")
+    ready, skip = ladder.plan(done, set())
+    assert ready == [] and [(s.id, axis, failed) for s, axis, failed in skip] == [(load[1].spec.id, LOAD, 1)]
+    # a run that one ladder prunes and the other still waits for (its rung below is not done) is not skipped
+    waiting = [Cell("hold[distance=8]", LOAD, 1, "gru", 0, shared.replace(seed=5)),
+               Cell("hold[distance=8]", LOAD, 2, "gru", 0, at(distance, 8)[0])]
+    ready, skip = Ladder(distance + waiting, prune=True).plan({at(distance, 4)[0].id: done[at(distance, 4)[0].id]},
+                                                             set())
+    assert [s.id for s in ready] == [shared.replace(seed=5).id] and skip == []

@@ -172,8 +172,23 @@ def test_run_probes_end_to_end_writes_table1_and_reuses_measurements(tmp_path):
     buf = io.StringIO()
     result = run_probes(suite, tmp_path, Console(file=buf, width=200))
     for name in ("gradient", "throughput", "flops"):
-        assert (tmp_path / "probes" / f"{name}.csv").exists()
         assert json.loads((tmp_path / "probes" / f"{name}.json").read_text())["config"]["options"]
+    labels = ["rnn", "tcn[levels=2]", "transformer[heads=2]"]
+    flops = pd.read_csv(tmp_path / "probes" / "flops.csv")
+    by_n = flops[flops.sweep == "n"]
+    by_d = flops[flops.sweep == "d"]
+    for label in labels:
+        rows = by_n[by_n.learner == label].sort_values("n")
+        assert list(rows.n) == [8, 16, 32] and list(rows.d) == [8, 8, 8] and (rows.flops > 0).all()
+        assert list(rows.flops_per_token) == pytest.approx(list(rows.flops / rows.n))
+        assert sorted(by_d[by_d.learner == label].d) == [8, 16] and set(by_d[by_d.learner == label].n) == {16}
+    rnn = by_n[by_n.learner == "rnn"].set_index("n").flops
+    assert rnn[32] / rnn[8] == pytest.approx(4.0, rel=0.01)  # one step per token: linear in n
+    assert set(flops.learner) == set(labels)
+    throughput = pd.read_csv(tmp_path / "probes" / "throughput.csv")
+    assert set(throughput.learner) == set(labels) and set(throughput.n) == {8, 16}
+    assert (throughput.repeats == 2).all() and (throughput.median_s > 0).all()
+    assert list(throughput.tokens_per_s) == pytest.approx(list(throughput.tokens / throughput.median_s))
     env = json.loads((tmp_path / "probes" / "env.json").read_text())
     assert env["versions"]["torch"] and env["cpu"] and "probes" in env
     table = pd.read_csv(tmp_path / "table1.csv")
@@ -231,4 +246,7 @@ def test_probes_only_suite_runs_through_the_sweep_and_finish(tmp_path):
     result = run_suite(suite, tmp_path / "out", InProcessExecutor(), "test")
     assert result.records == []
     assert finish_sweep(suite, result, report=False) == 0
-    assert (tmp_path / "out" / "table1.csv").exists()
+    table = pd.read_csv(tmp_path / "out" / "table1.csv")
+    assert list(table.learner) == ["cnn"] and table.flops_slope_n.iloc[0] == pytest.approx(1.0, abs=0.05)
+    flops = pd.read_csv(tmp_path / "out" / "probes" / "flops.csv")
+    assert sorted(flops[flops.sweep == "n"].n) == [8, 16] and set(flops.learner) == {"cnn"}

@@ -10,16 +10,21 @@ import sys
 import types
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import harness.report.figures
 from harness.config.suites import Suite
 from harness.errors import ReachError
+from harness.report.analysis import reach_summary
 from harness.report.html import MAX_HTML_BYTES, SECTIONS, build_report
+from harness.report.load import folder_plan
 from harness.run.train import train
 from harness.run.worker import execute
+from harness.store.folder import read_runs
 from harness.store.provenance import environment
 from harness.store.record import RunRecord
+from harness.store.table import runs_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"d_model": 8, "n_layers": 1, "steps": 10, "eval_every": 5, "batch_size": 4, "val_batches": 1,
@@ -272,8 +277,31 @@ def test_cli_report_rebuilds_from_stored_results(real_records, tmp_path):
     proc = run_cli("report", str(folder))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"report: {folder / 'report.html'}"
-    assert (folder / "runs.csv").exists() and (folder / "summary.md").exists()
     assert "tcn reaches 8; " in (folder / "report.html").read_text()
+    # runs.csv: one row per stored record, with its numbers
+    records = read_runs(folder)
+    table = pd.read_csv(folder / "runs.csv").set_index("id")
+    assert sorted(table.index) == sorted(r.id for r in records) and len(table) == 32
+    for r in records:
+        row = table.loc[r.id]
+        assert (row.outcome, row.label, row.task, row.distance, row.seed) == (str(r.outcome), r.label, r.task,
+                                                                              r.distance, r.seed)
+        if r.test_accuracy is None:
+            assert pd.isna(row.test_accuracy)
+        else:
+            assert row.test_accuracy == pytest.approx(r.test_accuracy, rel=1e-12)
+    # summary.md names every learner, and each one's reach on a line with its label
+    md = (folder / "summary.md").read_text()
+    summary = reach_summary(runs_frame(records, folder_plan(folder)))
+    assert sorted(summary.label.unique()) == sorted({r.label for r in records})
+    assert dict(zip(zip(summary.task, summary.label), summary.reach)) == {
+        ("lag", "tcn"): 8, ("lag", "gru"): 2, ("lag", "transformer[positions=relative]"): 2,
+        ("lag", "transformer[positions=sinusoidal]"): 0, ("recall", "tcn"): 0, ("recall", "gru"): 0,
+        ("recall", "transformer[positions=relative]"): 0, ("recall", "transformer[positions=sinusoidal]"): 0}
+    for row in summary.itertuples():
+        assert row.label in md
+        if row.reach:
+            assert re.search(rf"(?m)^.*{re.escape(row.label)}.*\b{row.reach}\b", md), (row.label, row.reach)
 
 
 def test_cli_report_rejects_a_folder_without_results(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -272,6 +273,19 @@ def test_no_global_rng(name):
     assert torch.equal(state, torch.get_rng_state()), "sampling must not touch the global RNG"
 
 
+@pytest.mark.parametrize("name", list(TASKS))
+def test_batches_live_on_the_generators_device_whatever_the_default(name):
+    """A GPU run samples with a CUDA generator; every tensor must follow it, never torch's default device. Here
+    the default is the meta device, so a tensor created without the generator's device would land there."""
+    task = make(name, 16)
+    expected = sample(task, batch_size=5, seed=2)
+    with torch.device("meta"):
+        batch = sample(task, batch_size=5, seed=2)
+    for f in dataclasses.fields(batch):
+        assert getattr(batch, f.name).device == torch.device("cpu"), f.name
+    assert same(batch, expected)
+
+
 # -- baselines ---------------------------------------------------------------------------------------------------
 
 def test_copy_baseline_is_reference_formula():
@@ -290,51 +304,118 @@ def test_adding_baseline_is_reference_values():
 
 COMMON_BAD = [(0, "distance"), (-3, "distance"), (4.5, "distance"), ("8", "distance"), (True, "distance"),
               (MAX_SIZE + 1, "distance")]
-SPECIFIC_BAD = [
-    ("lag", {"distance": 4, "vocab": 1}, "vocab"),
-    ("lag", {"distance": 4, "scored": 0}, "scored"),
-    ("copy", {"distance": 4, "n_symbols": 0}, "n_symbols"),
-    ("copy", {"distance": 4, "alphabet": 1}, "alphabet"),
-    ("adding", {"distance": 1}, "distance"),
-    ("selective-copy", {"distance": 7, "n_data": 8}, "distance"),
-    ("selective-copy", {"distance": 8, "n_data": 0}, "n_data"),
-    ("selective-copy", {"distance": 8, "vocab": 1}, "vocab"),
-    ("recall", {"distance": 7, "n_pairs": 8}, "distance"),
-    ("recall", {"distance": 40, "vocab": 63}, "vocab"),
-    ("recall", {"distance": 40, "n_pairs": 33, "vocab": 64}, "n_pairs"),
-    ("recall", {"distance": 40, "alpha": 0.0}, "alpha"),
-    ("recall", {"distance": 40, "alpha": 1.5}, "alpha"),
-    ("recall", {"distance": 40, "alpha": float("nan")}, "alpha"),
-    ("recall", {"distance": 40, "alpha": "0.1"}, "alpha"),
-    ("induction", {"distance": 1}, "distance"),
-    ("induction", {"distance": 4, "prefix": 0}, "prefix"),
-    ("hold", {"distance": 3, "n_items": 4}, "distance"),
-    ("hold", {"distance": 4, "n_items": 0}, "n_items"),
-    ("hold", {"distance": 4, "alphabet": 1}, "alphabet"),
+SPECIFIC_BAD = [  # (task, parameters, the message after "task '<name>': ")
+    ("lag", {"distance": 4, "vocab": 1}, "vocab must be in [2, 65536], got 1"),
+    ("lag", {"distance": 4, "scored": 0}, "scored must be in [1, 65536], got 0"),
+    ("copy", {"distance": 4, "n_symbols": 0}, "n_symbols must be in [1, 65536], got 0"),
+    ("copy", {"distance": 4, "alphabet": 1}, "alphabet must be in [2, 65536], got 1"),
+    ("adding", {"distance": 1}, "distance must be in [2, 65536], got 1"),
+    ("selective-copy", {"distance": 7, "n_data": 8}, "distance must be in [8, 65536], got 7"),
+    ("selective-copy", {"distance": 8, "n_data": 0}, "n_data must be in [1, 65536], got 0"),
+    ("selective-copy", {"distance": 8, "vocab": 1}, "vocab must be in [2, 65536], got 1"),
+    ("recall", {"distance": 7, "n_pairs": 8}, "distance must be in [8, 65536], got 7"),
+    ("recall", {"distance": 40, "vocab": 63}, "vocab must be even (keys and values split it), got 63"),
+    ("recall", {"distance": 40, "n_pairs": 33, "vocab": 64}, "n_pairs must be in [1, 32], got 33"),
+    ("recall", {"distance": 40, "alpha": 0.0}, "alpha must be in (0, 1], got 0.0"),
+    ("recall", {"distance": 40, "alpha": 1.5}, "alpha must be in (0, 1], got 1.5"),
+    ("recall", {"distance": 40, "alpha": float("nan")}, "alpha must be a finite number, got nan"),
+    ("recall", {"distance": 40, "alpha": "0.1"}, "alpha must be a finite number, got '0.1'"),
+    ("induction", {"distance": 1}, "distance must be in [2, 65536], got 1"),
+    ("induction", {"distance": 4, "prefix": 0}, "prefix must be in [1, 65536], got 0"),
+    ("hold", {"distance": 3, "n_items": 4}, "distance must be in [4, 65536], got 3"),
+    ("hold", {"distance": 4, "n_items": 0}, "n_items must be in [1, 65536], got 0"),
+    ("hold", {"distance": 4, "alphabet": 1}, "alphabet must be in [2, 65536], got 1"),
 ]
 
 
 @pytest.mark.parametrize("name", list(TASKS))
 @pytest.mark.parametrize(("value", "param"), COMMON_BAD)
 def test_rejects_bad_distance(name, value, param):
-    with pytest.raises(TaskParameterError, match=param):
+    # the message names the task and the parameter at fault (a bare "distance" would match any message that
+    # lists the valid keys)
+    with pytest.raises(TaskParameterError, match=rf"^task '{name}': {param} must be (an integer|in \[\d+, 65536\]), "
+                                                 rf"got {re.escape(repr(value))}$"):
         TASKS[name].from_params(distance=value, **PARAMS.get(name, {}))
 
 
-@pytest.mark.parametrize(("name", "params", "param"), SPECIFIC_BAD, ids=[f"{n}-{p}" for n, _, p in SPECIFIC_BAD])
-def test_rejects_bad_parameter(name, params, param):
-    with pytest.raises(TaskParameterError, match=param):
+@pytest.mark.parametrize(("name", "params", "message"), SPECIFIC_BAD,
+                         ids=[f"{n}-{m.split()[0]}-{i}" for i, (n, _, m) in enumerate(SPECIFIC_BAD)])
+def test_rejects_bad_parameter(name, params, message):
+    with pytest.raises(TaskParameterError, match=f"^{re.escape(f'task {name!r}: {message}')}$"):
         TASKS[name].from_params(**params)
 
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_from_params_rejects_unknown_and_missing_keys(name):
-    with pytest.raises(TaskParameterError, match="distanse"):
+    valid = ", ".join(f.name for f in dataclasses.fields(TASKS[name]))
+    with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}' has no parameter 'distanse' (did you mean "
+                                                           f"'distance'?); valid: {valid}")):
         TASKS[name].from_params(distanse=16)
-    with pytest.raises(TaskParameterError, match="distance"):
+    with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}' needs parameter(s): distance")):
         TASKS[name].from_params()
-    with pytest.raises(TaskParameterError, match="batch_size"):
+    with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}': batch_size must be in [1, inf], got 0")):
         make(name, 16).sample(0, torch.Generator())
+
+
+BOUNDS = [  # (task, parameter, lowest valid value, highest valid value, the other parameters)
+    ("lag", "distance", 1, MAX_SIZE, {}), ("lag", "vocab", 2, MAX_SIZE, {"distance": 4}),
+    ("lag", "scored", 1, MAX_SIZE, {"distance": 4}),
+    ("copy", "distance", 1, MAX_SIZE, {}), ("copy", "n_symbols", 1, MAX_SIZE, {"distance": 4}),
+    ("copy", "alphabet", 2, MAX_SIZE, {"distance": 4}),
+    ("hold", "n_items", 1, MAX_SIZE, {"distance": MAX_SIZE}), ("hold", "distance", 3, MAX_SIZE, {"n_items": 3}),
+    ("hold", "alphabet", 2, MAX_SIZE, {"distance": 4}),
+    ("adding", "distance", 2, MAX_SIZE, {}),
+    ("selective-copy", "n_data", 1, MAX_SIZE, {"distance": MAX_SIZE}),
+    ("selective-copy", "distance", 5, MAX_SIZE, {"n_data": 5}),
+    ("selective-copy", "vocab", 2, MAX_SIZE, {"distance": 8, "n_data": 4}),
+    ("recall", "vocab", 4, MAX_SIZE, {"distance": 40, "n_pairs": 2}),
+    ("recall", "n_pairs", 1, 32, {"distance": 40, "vocab": 64}),  # at most vocab / 2 keys
+    ("recall", "distance", 6, MAX_SIZE, {"n_pairs": 6}),
+    ("induction", "distance", 2, MAX_SIZE, {}), ("induction", "vocab", 2, MAX_SIZE, {"distance": 4}),
+    ("induction", "prefix", 1, MAX_SIZE, {"distance": 4}),
+]
+
+
+@pytest.mark.parametrize(("name", "param", "low", "high", "others"), BOUNDS,
+                         ids=[f"{n}-{p}" for n, p, *_ in BOUNDS])
+def test_every_size_parameter_has_the_documented_bounds(name, param, low, high, others):
+    cls = TASKS[name]
+    assert getattr(cls(**{"distance": 16, **others, param: low}), param) == low
+    assert getattr(cls(**{"distance": 16, **others, param: high}), param) == high
+    for bad in (low - 1, high + 1):
+        with pytest.raises(TaskParameterError, match=re.escape(f"task '{name}': {param} must be in [{low}, {high}], "
+                                                               f"got {bad}")):
+            cls(**{"distance": 16, **others, param: bad})
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_a_batch_of_one(name):
+    task = make(name, 16)
+    one = sample(task, batch_size=1)
+    assert one.inputs.shape[0] == 1 and task.rule(one.samples()[0]) == []
+
+
+SPREADS = {  # task -> (parameters, [(name, support, p_min)]) as the tasks' docstrings derive them
+    "lag": ({"distance": 40}, [("source position", range(32), 1.0)]),
+    "copy": ({"distance": 40, "n_symbols": 3}, [("source position", range(3), 1.0)]),
+    "hold": ({"distance": 40, "n_items": 2}, [("source position", range(2), 1.0)]),
+    # halves of 20 positions in 16 bins: at least 20 // 16 = 1 position per bin
+    "adding": ({"distance": 40}, [("first marker bin", range(16), 1 / 20), ("second marker bin", range(16), 1 / 20)]),
+    "selective-copy": ({"distance": 40, "n_data": 4}, [("source position bin", range(16), 0.18549375000000012)]),
+    "recall": ({"distance": 40, "n_pairs": 4}, [("queried key position", range(0, 8, 2), 1.0),
+                                                ("query offset bin", range(16), 0.04747231339986824),
+                                                ("key 1 asked before key 0", range(2), 0.43501710526513887)]),
+    # the first trigger is uniform on a prefix of 20 positions in 16 bins
+    "induction": ({"distance": 40, "prefix": 20}, [("first trigger bin", range(16), 1 / 20)]),
+}
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_spread_declarations(name):
+    params, expected = SPREADS[name]
+    got = [(s.name, s.support, s.p_min) for s in TASKS[name](**params).spread()]
+    assert [(n, r) for n, r, _ in got] == [(n, r) for n, r, _ in expected]
+    assert [p for *_, p in got] == pytest.approx([p for *_, p in expected], rel=1e-12)
 
 
 # -- scale -------------------------------------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
 
+# Mutation testing (README, "Contributing") covers the verdicts of compare_results and run_compare; reading the
+# inputs, formatting table cells and the benchmark JSON comparison are left out of it.
+# pragma: no mutate start
 # -- input ------------------------------------------------------------------------------------------------------
 
 def _kind(path: Path, role: str) -> str:
@@ -142,6 +145,7 @@ def _add_row(table: Table, cells: tuple[Any, ...], bad: bool) -> None:
     table.add_row(*(escape(str(c)) for c in cells), _status(bad))
 
 
+# pragma: no mutate end
 # -- results folders ---------------------------------------------------------------------------------------------
 
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
@@ -328,6 +332,7 @@ def _note_spec_changes(out: Comparison, base: list[RunRecord], new: list[RunReco
         out.notes.append(f"run setting '{name}' differs between BASE and NEW ({listed})")
 
 
+# pragma: no mutate start
 # -- benchmark JSON ----------------------------------------------------------------------------------------------
 
 def compare_benchmarks(base: dict[str, Any], new: dict[str, Any], max_slowdown: float = 25.0) -> Comparison:
@@ -371,6 +376,7 @@ def compare_benchmarks(base: dict[str, Any], new: dict[str, Any], max_slowdown: 
     return out
 
 
+# pragma: no mutate end
 # -- entry point -------------------------------------------------------------------------------------------------
 
 def _check_threshold(name: str, value: float) -> None:

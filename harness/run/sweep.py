@@ -80,7 +80,7 @@ class SweepResult:
 
 
 def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
-              progress: Callable[..., Any] | None = None) -> SweepResult:
+              progress: Callable[..., Any] | None = None) -> SweepResult:  # pragma: no mutate block
     """Run (or resume) ``suite`` into ``out`` on ``executor``; ``progress`` (if given) is called with
     ("start" | "submitted" | "finished" | "skipped", **info) as the sweep goes."""
     specs = suite.specs()

@@ -82,38 +82,43 @@ class Scores:
         }
 
 
-@torch.no_grad()
 def evaluate(model: SequenceModel, task: Task, batches: list[Batch] | None = None, *,
              gen: torch.Generator | None = None, n_batches: int = 0, batch_size: int = 32,
              device: torch.device | None = None) -> dict[str, Any]:
-    """Score ``model`` on the given batches (or on ``n_batches`` fresh ones drawn from ``gen``)."""
+    """Score ``model`` on the given batches (or on ``n_batches`` fresh ones drawn from ``gen``), in eval mode and
+    without recording gradients; the model's training mode is restored afterwards. Returns :meth:`Scores.summary`.
+
+    (``torch.no_grad`` is a ``with`` block rather than a decorator so that mutation testing reaches this function:
+    mutmut leaves decorated functions alone.)
+    """
     device = device or torch.device("cpu")
     was_training = model.training
     model.eval()
     s = Scores()
     todo = batches if batches is not None else (task.sample(batch_size, gen) for _ in range(n_batches))
-    for batch in todo:
-        batch = batch.to(device)
-        out = model(batch.inputs)
-        m, lm = batch.mask, batch.loss_mask
-        if task.kind == "regression":
-            pred = out[..., 0]
-            hit = (pred - batch.targets).abs() < task.tolerance
-            s.loss_sum += float(((pred - batch.targets) ** 2)[lm].sum())
-        else:
-            hit = out.argmax(-1) == batch.targets
-            s.loss_sum += float(F.cross_entropy(out[lm], batch.targets[lm], reduction="sum"))
-        s.loss_count += int(lm.sum())
-        s.correct += float(hit[m].sum())
-        s.scored += int(m.sum())
-        s.exact += int(((hit | ~m).all(dim=1) & m.any(dim=1)).sum())
-        s.sequences += int(m.any(dim=1).sum())
-        dist, ok = batch.distance[m].cpu(), hit[m].cpu()
-        for d in torch.unique(dist).tolist():
-            sel = dist == d
-            entry = s.by_distance.setdefault(int(d), [0, 0])
-            entry[0] += int(ok[sel].sum())
-            entry[1] += int(sel.sum())
+    with torch.no_grad():
+        for batch in todo:
+            batch = batch.to(device)
+            out = model(batch.inputs)
+            m, lm = batch.mask, batch.loss_mask
+            if task.kind == "regression":
+                pred = out[..., 0]
+                hit = (pred - batch.targets).abs() < task.tolerance
+                s.loss_sum += float(((pred - batch.targets) ** 2)[lm].sum())
+            else:
+                hit = out.argmax(-1) == batch.targets
+                s.loss_sum += float(F.cross_entropy(out[lm], batch.targets[lm], reduction="sum"))
+            s.loss_count += int(lm.sum())
+            s.correct += float(hit[m].sum())
+            s.scored += int(m.sum())
+            s.exact += int(((hit | ~m).all(dim=1) & m.any(dim=1)).sum())
+            s.sequences += int(m.any(dim=1).sum())
+            dist, ok = batch.distance[m].cpu(), hit[m].cpu()
+            for d in torch.unique(dist).tolist():
+                sel = dist == d
+                entry = s.by_distance.setdefault(int(d), [0, 0])
+                entry[0] += int(ok[sel].sum())
+                entry[1] += int(sel.sum())
     model.train(was_training)
     return s.summary()
 
@@ -146,7 +151,8 @@ def stop_level(spec: RunSpec) -> float:
     return (1.0 + spec.solve_threshold) / 2
 
 
-def train(spec: RunSpec, return_model: bool = False) -> RunRecord | tuple[RunRecord, SequenceModel]:
+def train(spec: RunSpec,
+          return_model: bool = False) -> RunRecord | tuple[RunRecord, SequenceModel]:  # pragma: no mutate block
     """Run one spec to the end and return its result record, and the trained model too when
     ``return_model`` (probes measure gradients of trained models).
 
