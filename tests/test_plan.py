@@ -103,7 +103,7 @@ def test_ladder_prunes_along_the_load_and_keeps_a_shared_run():
     done[two.id] = fake(two, "unsolved")
     ready, skip = ladder.plan(done, {r.id for r in ready if r.id != two.id})
     assert ready == [] and [(s.task_obj.load, axis, at) for s, axis, at in skip] == [(4, LOAD, 2)]
-    assert RunRecord.skipped(skip[0][0], 2, LOAD).stop_reason == "failed at a smaller load (2) in every seed"
+    assert RunRecord.skipped(skip[0][0], 2, LOAD).stop_reason == "not solved by a majority at a smaller load (2)"
 
 
 def test_a_sweep_with_two_lrs_and_two_loads_yields_two_rows_and_two_columns(tmp_path):
@@ -181,7 +181,7 @@ def test_ladder_prunes_every_larger_rung_at_the_first_rung_failed_in_every_seed(
     assert ids(ready) == ids(at(cells, 16) + at(cells, 32)) and skip == []
 
 
-def test_ladder_goes_on_when_one_seed_solved_and_waits_for_a_rung_still_running():
+def test_ladder_waits_for_a_rung_still_running_and_stops_when_one_of_two_seeds_failed():
     cells = cells_of()
     done = {s.id: fake(s, "solved") for s in at(cells, 4)}
     done[at(cells, 8, seed=0)[0].id] = fake(at(cells, 8, seed=0)[0], "unsolved")
@@ -189,8 +189,8 @@ def test_ladder_goes_on_when_one_seed_solved_and_waits_for_a_rung_still_running(
     ready, skip = Ladder(cells, prune=True).plan(done, in_flight)
     assert ready == [] and skip == []  # 8 is not decided while seed 1 runs
     done[at(cells, 8, seed=1)[0].id] = fake(at(cells, 8, seed=1)[0], "solved")
-    ready, skip = Ladder(cells, prune=True).plan(done, set())
-    assert ids(ready) == ids(at(cells, 16)) and skip == []
+    ready, skip = Ladder(cells, prune=True).plan(done, set())  # 1 of 2 is no majority: the reach is 4
+    assert ready == [] and sorted((s.distance, s.seed, failed) for s, _, failed in skip) == [(16, 0, 8), (16, 1, 8)]
 
 
 def test_ladder_never_lists_finished_runs_and_prunes_only_what_is_left():

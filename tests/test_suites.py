@@ -26,7 +26,8 @@ def test_smoke_and_long_range_cover_every_learner():
         suite = load_suite(name)
         assert {entry["name"] for entry in suite.learners} == set(LEARNERS), name
     long_range = load_suite("long-range")
-    assert {t["name"] for t in long_range.tasks} == {"hold", "selective-copy"}
+    assert {t["name"] for t in long_range.tasks} == {"hold"}
+    assert {t["name"] for t in load_suite("selection").tasks} == {"selective-copy"}
     cells = long_range.plan()
     # the constant-load ladder: one item over a doubling distance to at least 256; the load ladder: 1..16 items
     one_item = sorted({c.rung for c in cells if c.task == "hold"})
@@ -35,6 +36,9 @@ def test_smoke_and_long_range_cover_every_learner():
     assert sorted({c.rung for c in cells if c.axis == "load"}) == [1, 2, 4, 8, 16]
     assert len({c.spec.distance for c in cells if c.axis == "load"}) == 1
     assert len(long_range.seeds) >= 2 and long_range.prune and long_range.probes
+    # validation and test streams as large as at 32 sequences per batch
+    specs = long_range.specs()
+    assert {(s.batch_size * s.val_batches, s.batch_size * s.test_batches) for s in specs} == {(128, 256)}
     positions = {e.get("options", {}).get("positions") for e in long_range.learners if e["name"] == "transformer"}
     assert len(positions) >= 2  # two position schemes separate "finding the position" from path length
 

@@ -115,20 +115,36 @@ def fake(spec, outcome):
     return RunRecord.from_json({"id": spec.id, "spec": spec.to_dict(), "outcome": outcome})
 
 
-def test_ladder_prunes_after_a_rung_failed_in_every_seed():
-    specs = [RunSpec(task="lag", distance=d, learner="rnn", seed=s) for d in (4, 8, 16) for s in (0, 1)]
+def test_ladder_prunes_once_a_rung_is_not_solved_by_a_majority():
+    specs = [RunSpec(task="lag", distance=d, learner="rnn", seed=s) for d in (4, 8, 16) for s in (0, 1, 2)]
     cells = [Cell("lag", DISTANCE, s.distance, "rnn", s.seed, s) for s in specs]
     ladder = Ladder(cells, prune=True)
     ready, skip = ladder.plan({}, set())
-    assert {(s.distance, s.seed) for s in ready} == {(4, 0), (4, 1)} and not skip
-    done = {s.id: fake(s, "solved" if s.seed == 0 else "unsolved") for s in specs[:2]}
+    assert {(s.distance, s.seed) for s in ready} == {(4, 0), (4, 1), (4, 2)} and not skip
+    done = {s.id: fake(s, "solved" if s.seed < 2 else "unsolved") for s in specs[:2]}
     ready, skip = ladder.plan(done, set())
-    assert {s.distance for s in ready} == {8} and not skip  # one seed solved: go on
-    done.update({s.id: fake(s, "unsolved") for s in specs[2:4]})
+    assert {(s.distance, s.seed) for s in ready} == {(4, 2)} and not skip  # a rung waits for all its seeds
+    done.update({specs[2].id: fake(specs[2], "unsolved")})
     ready, skip = ladder.plan(done, set())
-    assert not ready and {(s.distance, axis, d) for s, axis, d in skip} == {(16, DISTANCE, 8)}
+    assert {s.distance for s in ready} == {8} and not skip  # 2 of 3 solved: a majority, go on
+    done.update({s.id: fake(s, "solved" if s.seed == 0 else o) for s, o in zip(specs[3:6], ("", "unsolved", "error"))})
+    ready, skip = ladder.plan(done, set())  # 1 of 3 solved at 8: the reach is 4 whatever 16 gives
+    assert not ready and {(s.distance, s.seed, axis, d) for s, axis, d in skip} == {(16, k, DISTANCE, 8)
+                                                                                    for k in (0, 1, 2)}
+    assert RunRecord.skipped(skip[0][0], 8).stop_reason == "not solved by a majority at a shorter distance (8)"
     ready, skip = Ladder(cells, prune=False).plan({}, set())
-    assert len(ready) == 6 and not skip
+    assert len(ready) == 9 and not skip
+
+
+def test_ladder_with_two_seeds_needs_both():
+    specs = [RunSpec(task="lag", distance=d, learner="rnn", seed=s) for d in (4, 8) for s in (0, 1)]
+    cells = [Cell("lag", DISTANCE, s.distance, "rnn", s.seed, s) for s in specs]
+    one = {s.id: fake(s, "solved" if s.seed == 0 else "diverged") for s in specs[:2]}
+    ready, skip = Ladder(cells, prune=True).plan(one, set())
+    assert not ready and {(s.distance, d) for s, _, d in skip} == {(8, 4)}
+    both = {s.id: fake(s, "solved") for s in specs[:2]}
+    ready, skip = Ladder(cells, prune=True).plan(both, set())
+    assert {s.distance for s in ready} == {8} and not skip
 
 
 def test_pruned_sweep_records_skips(tmp_path):

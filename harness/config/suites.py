@@ -6,7 +6,7 @@ there is one path from a suite description to specs. The schema (every table rej
     name = "my-suite"
     description = "what it is for"
     seeds = [0, 1]
-    prune = true                 # skip larger rungs once a learner failed a rung in every seed
+    prune = true                 # skip larger rungs once a majority of seeds failed a rung
     [defaults]                   # any RunSpec field (d_model, n_layers, steps, lr, batch_size, ...)
     steps = 600
     [[learners]]                 # name plus any RunSpec field; options = learner options; label = optional

@@ -39,8 +39,8 @@ def rung_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
     The denominator ``seeds`` is the number of distinct seeds of the (task, label) group over all its rungs
     (skipped and pending rows included), so a seed that never finished counts as not solved, and a rung is
-    *solved* when ``solved * 2 > seeds``. Skipped runs (the ladder was pruned: the learner failed a smaller
-    rung in every seed) are counted apart, never as failures at their own rung.
+    *solved* when ``solved * 2 > seeds``. Skipped runs (the ladder was pruned: a smaller rung was not solved by
+    a majority) are counted apart, never as failures at their own rung.
 
     Columns: task, label, axis, rung, distance, load, seeds, ran (runs with a record that trained: solved,
     unsolved, diverged, error), solved, unsolved, diverged, error, skipped, pending, majority (bool), split

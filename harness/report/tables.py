@@ -98,7 +98,7 @@ def rung_grids(cells: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
                     continue
                 c = c.iloc[0]
                 if c.status == "skipped":
-                    text, title = "✂", "not run: failed at a smaller rung in every seed (ladder pruned)"
+                    text, title = "✂", "not run: a smaller rung was not solved by a majority (ladder pruned)"
                 elif c.status == "pending":
                     text, title = "…", "not finished: the sweep was interrupted"
                 else:
@@ -126,7 +126,7 @@ def runs_rows(frame: pd.DataFrame, order: list[str]) -> list[dict[str, Any]]:
         elif row.stop_reason in ROUTINE_STOPS or not isinstance(row.stop_reason, str):
             note = ""  # the outcome column says it already
         elif row.outcome == Outcome.SKIPPED:
-            note = "not run: " + row.stop_reason.replace(" in every seed", "")
+            note = "not run: " + row.stop_reason
         else:
             note = row.stop_reason
         rows.append({

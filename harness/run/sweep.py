@@ -1,9 +1,10 @@
 """Run a suite: schedule its specs on an executor, store every finished run, resume, prune, summarise.
 
 Reach search (pruning). Within one (task configuration, learner configuration) the rungs — distances, or loads
-for a load ladder — run as a ladder, smallest first, all seeds of a rung together. When every seed of a rung
-failed (unsolved, diverged or error), the larger rungs of that ladder are recorded as "skipped" (failed at a
-shorter distance, or a smaller load), not run.
+for a load ladder — run as a ladder, smallest first, all seeds of a rung together. Once a rung is not solved by a
+majority of its seeds (the rest unsolved, diverged or failed with an error), reach is decided — it is the largest
+rung up to which every rung was solved by a majority — so the larger rungs of that ladder are recorded as
+"skipped" (not solved by a majority at a shorter distance, or a smaller load), not run.
 ``prune = false`` (``--no-prune``) runs them all. Decisions are recomputed from stored runs on resume, so
 an interrupted sweep resumes to the same result.
 """
@@ -25,7 +26,7 @@ from harness.config.suites import Suite
 from harness.run.executors import Executor
 from harness.store.folder import ResultsFolder
 from harness.store.provenance import environment, now_iso
-from harness.store.record import FAILED, Outcome, RunRecord
+from harness.store.record import Outcome, RunRecord
 
 
 class Ladder:
@@ -61,8 +62,8 @@ class Ladder:
                         waiting.update(c.spec.id for r in sorted(rungs) if r > rung for c in rungs[r])
                         break
                     continue
-                if self.prune and all(done[c.spec.id].outcome in FAILED for c in cells):
-                    failed_at = rung
+                if self.prune and sum(done[c.spec.id].outcome == Outcome.SOLVED for c in cells) * 2 <= len(cells):
+                    failed_at = rung  # no majority solved it: no larger rung can change the reach
         skip = [p for sid, p in pruned.items() if sid not in ready and sid not in waiting and sid not in in_flight]
         return list(ready.values()), skip
 

@@ -24,7 +24,7 @@ class Outcome(StrEnum):
     UNSOLVED = "unsolved"  # trained to its budget (or stopped) below the threshold
     DIVERGED = "diverged"  # a non-finite loss: recorded, not raised
     ERROR = "error"  # the run raised, or its worker died
-    SKIPPED = "skipped"  # not run: the ladder failed a shorter distance in every seed
+    SKIPPED = "skipped"  # not run: a majority of seeds failed a shorter distance (or a smaller load)
     PENDING = "pending"  # planned, no result yet
 
 
@@ -99,11 +99,11 @@ class RunRecord:
 
     @classmethod
     def skipped(cls, spec: Any, failed_at: int, axis: str = "distance") -> RunRecord:
-        """A run the ladder did not run, because the learner failed rung ``failed_at`` (a distance, or a load
-        when ``axis`` is "load") in every seed."""
+        """A run the ladder did not run, because no majority of the learner's seeds solved rung ``failed_at`` (a
+        distance, or a load when ``axis`` is "load")."""
         shorter = "a smaller load" if axis == "load" else "a shorter distance"
         return cls(id=spec.id, spec=spec.to_dict(), label=spec.label, outcome=Outcome.SKIPPED,
-                   stop_reason=f"failed at {shorter} ({failed_at}) in every seed")
+                   stop_reason=f"not solved by a majority at {shorter} ({failed_at})")
 
     @classmethod
     def pending(cls, spec: Any) -> RunRecord:
