@@ -172,7 +172,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         progress.close()
         executor.shutdown()
-    return finish_sweep(suite, result, report=not args.no_report)
+    # the probes run on this machine: as many processes as the sweep had, at most one per core
+    return finish_sweep(suite, result, report=not args.no_report,
+                        workers=min(executor.workers, os.cpu_count() or 1))
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:

@@ -218,6 +218,22 @@ def test_run_probes_end_to_end_writes_table1_and_reuses_measurements(tmp_path):
     assert "flops" not in third["reused"] and "gradient" in third["reused"]
 
 
+def test_flops_and_gradient_probes_on_two_processes_give_the_serial_numbers(tmp_path):
+    suite = Suite.from_dict({**TINY, "probes": {k: v for k, v in TINY["probes"].items() if k != "throughput"}},
+                            "test")
+    serial = run_probes(suite, tmp_path / "serial", Console(file=io.StringIO(), width=200))
+    buf = io.StringIO()
+    parallel = run_probes(suite, tmp_path / "parallel", Console(file=buf, width=200), workers=2)
+    assert "flops and gradient: 3 learners on 2 processes" in buf.getvalue()
+    assert buf.getvalue().count("gradient: trained") == 3  # each learner's training line, in learner order
+    for name in ("flops", "gradient"):
+        a = pd.read_csv(tmp_path / "serial" / "probes" / f"{name}.csv")
+        b = pd.read_csv(tmp_path / "parallel" / "probes" / f"{name}.csv")
+        pd.testing.assert_frame_equal(a, b)
+        assert parallel["seconds"][name] > 0
+    pd.testing.assert_frame_equal(serial["table1"], parallel["table1"])
+
+
 def test_probe_figures_and_findings_from_a_probes_folder(tmp_path):
     suite = Suite.from_dict({**TINY, "learners": TINY["learners"][:3]}, "test")
     run_probes(suite, tmp_path, Console(file=io.StringIO(), width=200))

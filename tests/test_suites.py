@@ -39,8 +39,13 @@ def test_smoke_and_long_range_cover_every_learner():
     # validation and test streams as large as at 32 sequences per batch
     specs = long_range.specs()
     assert {(s.batch_size * s.val_batches, s.batch_size * s.test_batches) for s in specs} == {(128, 256)}
-    positions = {e.get("options", {}).get("positions") for e in long_range.learners if e["name"] == "transformer"}
-    assert len(positions) >= 2  # two position schemes separate "finding the position" from path length
+    # full and local attention with the same positions: they differ in their window alone
+    positions = {e.get("options", {}).get("positions") for e in long_range.learners
+                 if e["name"] in ("transformer", "local-attention")}
+    assert positions == {"rotary"}
+    for name in ("copy", "selection", "recall"):  # position schemes are compared where the data move
+        topic = {e.get("options", {}).get("positions") for e in load_suite(name).learners if e["name"] == "transformer"}
+        assert {"sinusoidal", "rotary", "relative"} <= topic, name
 
 
 def test_overrides_filter_and_replace():

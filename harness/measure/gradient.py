@@ -87,34 +87,44 @@ def measure_gradient(suite: Any, opts: dict[str, Any], log: Callable[[str], None
     on validation as in any run) and measures the trained learner on the same inputs.
     """
     opts = PROBES["gradient"].resolve(opts, "probe gradient")
-    n = opts["length"]
     rows = []
     for pl in probe_learners(suite):
-        spec = _gradient_spec(suite, pl, opts)
-        task = spec.task_obj
-        tokens = task.sample(opts["batch"], torch.Generator().manual_seed(INPUT_SEED)).inputs
-        torch.manual_seed(stream_seed(spec.seed, MODEL_INIT))
-        models = [("init", build_model(task, spec.learner, spec.d_model, spec.n_layers, spec.learner_options),
-                   None)]
-        if opts["train_steps"] > 0:
-            t0 = time.perf_counter()
-            record, trained = train(spec, return_model=True)
-            log(f"  gradient: trained {pl.label} on lag {opts['distance']} (n={n}): {record.outcome}, "
-                f"test accuracy {record.test_accuracy:.3f}, {record.steps_run} steps, "
-                f"{time.perf_counter() - t0:.1f} s")
-            models.append(("trained", trained, record))
-        for phase, model, record in models:
-            model = model.to("cpu", torch.float64).eval()
-            with torch.no_grad():
-                x = model.encoder(tokens)
-            G = gradient_profile(model.learner, x, opts["projections"],
-                                 torch.Generator().manual_seed(INPUT_SEED + 1))
-            for k, g in enumerate(G):
-                rows.append({"learner": pl.label, "name": pl.name, "family": pl.cls.family, "phase": phase,
-                             "k": k, "G": float(g), "n": n, "batch": opts["batch"],
-                             "projections": opts["projections"], "dtype": "float64", "d_model": spec.d_model,
-                             "n_layers": spec.n_layers, "distance": opts["distance"],
-                             "train_steps": record.steps_run if record else 0,
-                             "test_accuracy": record.test_accuracy if record else float("nan"),
-                             "outcome": str(record.outcome) if record else ""})
+        learner_rows, message = gradient_rows(suite, pl, opts)
+        if message:
+            log(message)
+        rows += learner_rows
     return pd.DataFrame(rows)
+
+
+def gradient_rows(suite: Any, pl: ProbeLearner, opts: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The gradient probe of one learner (``opts`` resolved): its rows of gradient.csv, and the line that says
+    how its training went (None without training). Each learner is independent of the others, so
+    ``harness.measure.probes`` may run them in parallel processes with the same numbers."""
+    n = opts["length"]
+    rows, message = [], None
+    spec = _gradient_spec(suite, pl, opts)
+    task = spec.task_obj
+    tokens = task.sample(opts["batch"], torch.Generator().manual_seed(INPUT_SEED)).inputs
+    torch.manual_seed(stream_seed(spec.seed, MODEL_INIT))
+    models = [("init", build_model(task, spec.learner, spec.d_model, spec.n_layers, spec.learner_options), None)]
+    if opts["train_steps"] > 0:
+        t0 = time.perf_counter()
+        record, trained = train(spec, return_model=True)
+        message = (f"  gradient: trained {pl.label} on lag {opts['distance']} (n={n}): {record.outcome}, "
+                   f"test accuracy {record.test_accuracy:.3f}, {record.steps_run} steps, "
+                   f"{time.perf_counter() - t0:.1f} s")
+        models.append(("trained", trained, record))
+    for phase, model, record in models:
+        model = model.to("cpu", torch.float64).eval()
+        with torch.no_grad():
+            x = model.encoder(tokens)
+        G = gradient_profile(model.learner, x, opts["projections"], torch.Generator().manual_seed(INPUT_SEED + 1))
+        for k, g in enumerate(G):
+            rows.append({"learner": pl.label, "name": pl.name, "family": pl.cls.family, "phase": phase,
+                         "k": k, "G": float(g), "n": n, "batch": opts["batch"],
+                         "projections": opts["projections"], "dtype": "float64", "d_model": spec.d_model,
+                         "n_layers": spec.n_layers, "distance": opts["distance"],
+                         "train_steps": record.steps_run if record else 0,
+                         "test_accuracy": record.test_accuracy if record else float("nan"),
+                         "outcome": str(record.outcome) if record else ""})
+    return rows, message

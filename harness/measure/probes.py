@@ -57,7 +57,9 @@ dilation levels, a relative bias table) stays the same along the ladder and the 
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
+import multiprocessing as mp
 import time
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,8 @@ from rich.console import Console
 
 from harness.config.probes import PROBES
 from harness.measure.flops import FlopCache, sweep_flops
-from harness.measure.gradient import measure_gradient
-from harness.measure.probe_learners import probe_learners
+from harness.measure.gradient import gradient_rows, measure_gradient
+from harness.measure.probe_learners import ProbeLearner, probe_learners
 from harness.measure.table1 import build_table1, table1_rich
 from harness.measure.throughput import hardware_name, measure_throughput, resolve_devices
 from harness.store.folder import write_atomic
@@ -78,6 +80,56 @@ from harness.text import LOG_WIDTH
 
 
 # -- running a suite's probes --------------------------------------------------------------------------------
+# The flops and gradient probes are independent per learner and count or train with fixed seeds, so with more
+# than one worker they run in parallel processes (one torch thread each) with the same numbers; the throughput
+# probe times, and runs alone afterwards.
+PARALLEL = ("flops", "gradient")
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _flops_job(pl: ProbeLearner, opts: dict[str, Any], max_len: int) -> tuple[pd.DataFrame, dict, float]:
+    cache, t0 = FlopCache(), time.perf_counter()
+    frame = sweep_flops([pl], opts, max_len=max_len, flop_cache=cache)
+    return frame, cache.counts, time.perf_counter() - t0
+
+
+def _gradient_job(suite: Any, pl: ProbeLearner, opts: dict[str, Any]) -> tuple[list[dict], str | None, float]:
+    t0 = time.perf_counter()
+    rows, message = gradient_rows(suite, pl, opts)
+    return rows, message, time.perf_counter() - t0
+
+
+def _measure_in_parallel(suite: Any, learners: list[ProbeLearner], wanted: dict[str, dict[str, Any]],
+                         max_len: int, flop_cache: FlopCache, workers: int,
+                         log: Any) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """The probes in ``wanted`` (flops and/or gradient, resolved options) over ``learners`` on ``workers``
+    spawned processes: their frames, in learner order, and the seconds each probe's jobs took together. The
+    flops jobs' counts go into ``flop_cache`` for the throughput probe."""
+    jobs: list[tuple[str, cf.Future]] = []
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                initializer=_one_thread) as pool:
+        if "gradient" in wanted:  # the longer jobs first
+            jobs += [("gradient", pool.submit(_gradient_job, suite, pl, wanted["gradient"])) for pl in learners]
+        if "flops" in wanted:
+            jobs += [("flops", pool.submit(_flops_job, pl, wanted["flops"], max_len)) for pl in learners]
+        parts: dict[str, list[pd.DataFrame]] = {name: [] for name in wanted}
+        seconds = dict.fromkeys(wanted, 0.0)
+        for name, job in jobs:
+            if name == "gradient":
+                rows, message, took = job.result()
+                if message:
+                    log(message)
+                parts[name].append(pd.DataFrame(rows))
+            else:
+                frame, counts, took = job.result()
+                flop_cache.counts.update(counts)
+                parts[name].append(frame)
+            seconds[name] += took
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}, seconds
+
 def _cached(probe_dir: Path, name: str, config: dict[str, Any]) -> pd.DataFrame | None:
     csv, meta = probe_dir / f"{name}.csv", probe_dir / f"{name}.json"
     if not (csv.exists() and meta.exists()):
@@ -97,12 +149,14 @@ def _store(probe_dir: Path, name: str, config: dict[str, Any], frame: pd.DataFra
                                                          indent=2, default=str))
 
 
-def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
+def run_probes(suite: Any, folder: Path, console: Any, workers: int = 1) -> dict[str, Any]:
     """Run the suite's probes over its learners; write folder/probes/*.csv, env.json and folder/table1.csv.
 
     A probe whose CSV and configuration file already exist with the same configuration (options, learners,
-    widths, hardware, threads) is reused, not measured again. Prints Table 1 on ``console`` and returns
-    {"table1": DataFrame, "paths": {name: Path}, "seconds": {probe: float}, "reused": [probe names]}.
+    widths, hardware, threads) is reused, not measured again. With ``workers`` > 1 the flops and gradient
+    probes run on that many processes (PARALLEL). Prints Table 1 on ``console`` and returns
+    {"table1": DataFrame, "paths": {name: Path}, "seconds": {probe: float (the seconds of its work, summed over
+    processes)}, "reused": [probe names]}.
     """
     folder = Path(folder)
     probe_dir = folder / "probes"
@@ -124,6 +178,7 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False)  # labels hold brackets: transformer[positions=...]
 
+    configs: dict[str, dict[str, Any]] = {}
     for name in ("flops", "gradient", "throughput"):
         if name not in resolved:
             continue
@@ -135,21 +190,33 @@ def run_probes(suite: Any, folder: Path, console: Any) -> dict[str, Any]:
             config.update(max_len=max_len)
         if name == "throughput":
             config.update(hardware=[hardware_name(d) for d in resolve_devices(opts["devices"])])
+        configs[name] = config
         cached = _cached(probe_dir, name, config)
         if cached is not None:
             frames[name] = cached
             reused.append(name)
             log(f"probe {name}: reused {probe_dir / (name + '.csv')} (same configuration)")
+    parallel = {name: resolved[name] for name in PARALLEL if name in configs and name not in reused}
+    measured: dict[str, pd.DataFrame] = {}
+    if workers > 1 and parallel:
+        log(f"probes {' and '.join(parallel)}: {len(learners)} learners on {workers} processes")
+        measured, seconds = _measure_in_parallel(suite, learners, parallel, max_len, flop_cache, workers, log)
+    for name in ("flops", "gradient", "throughput"):
+        if name not in configs or name in reused:
             continue
+        opts = resolved[name]
         t0 = time.perf_counter()
-        if name == "gradient":
+        if name in measured:
+            frame = measured[name]
+        elif name == "gradient":
             frame = measure_gradient(suite, opts, log)
         elif name == "throughput":
             frame = measure_throughput(learners, opts, log, max_len=max_len, flop_cache=flop_cache)
         else:
             frame = sweep_flops(learners, opts, max_len=max_len, flop_cache=flop_cache)
-        seconds[name] = time.perf_counter() - t0
-        _store(probe_dir, name, config, frame, seconds[name])
+        if name not in measured:
+            seconds[name] = time.perf_counter() - t0
+        _store(probe_dir, name, configs[name], frame, seconds[name])
         frames[name] = frame
         torch.set_num_threads(saved_threads)
         log(f"probe {name}: {len(frame)} rows in {seconds[name]:.1f} s -> {probe_dir / (name + '.csv')}")

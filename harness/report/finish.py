@@ -49,14 +49,15 @@ def calibration_table(records: list[RunRecord], keys: list[str]) -> Table:
     return table
 
 
-def finish_sweep(suite: Suite, result: SweepResult, report: bool = True) -> int:
-    """Write runs.csv/parquet, run the suite's probes, build the report (unless ``report`` is False) and print
-    the reach table and counts. Returns the exit code of the sweep (0)."""
+def finish_sweep(suite: Suite, result: SweepResult, report: bool = True, workers: int = 1) -> int:
+    """Write runs.csv/parquet, run the suite's probes (the flops and gradient probes on ``workers`` processes),
+    build the report (unless ``report`` is False) and print the reach table and counts. Returns the exit code
+    of the sweep (0)."""
     folder, records = result.folder, result.records  # this suite's runs, as stored (resumed ones included)
     write_tables(folder, records)
     out = console()
     if suite.probes:
-        run_probes(suite, folder, out)
+        run_probes(suite, folder, out, workers=workers)
     if report:
         out.print(f"report: {build_report(folder)}")
     if records:  # a probes-only suite (table1) has no runs to tabulate
