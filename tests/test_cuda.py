@@ -12,7 +12,7 @@ from harness.measure.probe_learners import ProbeLearner
 from harness.measure.throughput import measure_throughput
 from harness.run.train import generator, train
 from learners import LEARNERS
-from learners.linear_recurrent import parallel_scan, sequential_scan
+from learners.scan import parallel_scan, sequential_scan
 
 pytestmark = pytest.mark.cuda
 if not torch.cuda.is_available():

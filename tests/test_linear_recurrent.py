@@ -1,4 +1,4 @@
-"""The parallel scan and the two linear-recurrent learners (learners/linear_recurrent.py).
+"""The parallel scan (learners/scan.py) and the two linear-recurrent learners (learners/linear_recurrent.py).
 
 The contract checks (tests/test_learners.py) cover shapes, causality, determinism, receptive field, gradients
 and options for lru and mamba; here: the scan against the sequential reference, its accuracy in fp32 at
@@ -17,18 +17,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import learners.linear_recurrent as lr
 from learners import LEARNERS
-from learners.linear_recurrent import (
-    LRU,
+from learners.linear_recurrent import LRU, Mamba, SelectiveScan, selective_scan_flops, selective_scan_reference
+from learners.scan import (
     ChunkedScan,
-    Mamba,
-    SelectiveScan,
     chunked,
     parallel_scan,
     scan_chunks,
     scan_depth,
     scan_flops,
-    selective_scan_flops,
-    selective_scan_reference,
     sequential_scan,
     unchunked,
 )

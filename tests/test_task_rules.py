@@ -139,6 +139,14 @@ def test_recall_rule():
     assert task.rule(edit(s, mask={q0: False}, loss_mask={q0: False}))[0].startswith("scored positions are ")
 
 
+def test_recall_checks_the_order_of_the_queries_from_two_pairs_on():
+    def names(n_pairs):
+        return [s.name for s in Recall(distance=8, n_pairs=n_pairs, vocab=8).spread()]
+
+    assert names(1) == ["queried key position", "query offset bin"]
+    assert names(2) == names(3) == ["queried key position", "query offset bin", "key 1 asked before key 0"]
+
+
 def test_adding_rule():
     task = Adding(distance=6)  # halves [0, 3) and [3, 6); the answer at 5
     s = draw(task)
@@ -150,6 +158,7 @@ def test_adding_rule():
     assert task.rule(edit(s, inputs={unmarked: [1.5, 0.0]})) == [f"value {unmarked} is 1.5, outside [0, 1)"]
     assert task.rule(edit(s, inputs={unmarked: [-0.5, 0.0]})) == [f"value {unmarked} is -0.5, outside [0, 1)"]
     assert task.rule(edit(s, inputs={unmarked: [0.0, 0.0]})) == []  # 0 is inside [0, 1)
+    assert task.rule(edit(s, inputs={unmarked: [1.0, 0.0]})) == [f"value {unmarked} is 1.0, outside [0, 1)"]  # 1 is not
 
     def markers(*at, value=1.0):
         return edit(s, inputs={t: [values[t], value if t in at else 0.0] for t in range(6)})

@@ -78,7 +78,6 @@ from harness.store.folder import write_atomic
 from harness.store.provenance import environment
 from harness.text import LOG_WIDTH
 
-
 # -- running a suite's probes --------------------------------------------------------------------------------
 # The flops and gradient probes are independent per learner and count or train with fixed seeds, so with more
 # than one worker they run in parallel processes (one torch thread each) with the same numbers; the throughput

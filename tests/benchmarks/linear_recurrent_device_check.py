@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from learners import LEARNERS  # noqa: E402
-from learners.linear_recurrent import parallel_scan, sequential_scan  # noqa: E402
+from learners.scan import parallel_scan, sequential_scan  # noqa: E402
 
 
 def outputs_and_grads(name: str, device: str, scan: str, n: int = 37) -> list[torch.Tensor]:
