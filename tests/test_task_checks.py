@@ -20,6 +20,8 @@ from tasks.checks import (
     baseline_scored_positions,
     batches,
     best_windows,
+    check_shapes_and_dtypes,
+    check_spread,
     half_batches,
     memoryless_classification,
     memoryless_regression,
@@ -198,3 +200,58 @@ def test_spread_sample_count():
     rare = Spread("x", Sample.sources, range(16), 0.01)
     assert spread_samples(rare) == math.ceil(math.log(16 / 1e-9) / -math.log1p(-0.01)) == 2338
     assert spread_samples(Spread("x", Sample.sources, range(1), 0.01)) == 2062  # fewer values: fewer samples
+
+
+# -- the contract checks on stub tasks that break one promise each ----------------------------------------------
+@dataclass(frozen=True)
+class AllScored(Pattern):
+    """Pattern with every position of every sequence scored (the shapes check wants one per sequence)."""
+
+    name: ClassVar[str] = "all-scored"
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        every = torch.ones_like(b.mask)
+        return Batch(b.inputs, b.targets, every, every.long(), every.clone())
+
+
+@dataclass(frozen=True)
+class FloatTokens(AllScored):
+    """AllScored whose token inputs come as float32 of the right shape."""
+
+    name: ClassVar[str] = "float-tokens"
+
+    def sample(self, batch_size, generator):
+        b = super().sample(batch_size, generator)
+        return Batch(b.inputs.float(), b.targets, b.mask, b.distance, b.loss_mask)
+
+
+def test_shapes_check_catches_a_wrong_dtype_at_the_right_shape():
+    check_shapes_and_dtypes(AllScored, 1)
+    with pytest.raises(AssertionError) as err:
+        check_shapes_and_dtypes(FloatTokens, 1)
+    assert str(err.value) == "float-tokens: inputs are (5, 2) torch.float32, expected (5, 2) int64"
+
+
+def declaring(*spreads):
+    @dataclass(frozen=True)
+    class Declares(Pattern):
+        name: ClassVar[str] = "declares"
+
+        def spread(self):
+            return list(spreads) if spreads and spreads[0] != "tuple" else tuple(spreads[1:])
+
+    return Declares
+
+
+@pytest.mark.parametrize("spreads, message", [
+    (("tuple", Spread("p", Sample.sources, range(2), 1.0)), "spread() must return a list of tasks.Spread"),
+    ((Spread("p", Sample.sources, [0, 1], 1.0),), "'p' needs a non-empty range support and 0 < p_min <= 1"),
+    ((Spread("p", Sample.sources, range(0), 1.0),), "'p' needs a non-empty range support and 0 < p_min <= 1"),
+    ((Spread("p", Sample.sources, range(2), 0.0),), "'p' needs a non-empty range support and 0 < p_min <= 1"),
+    ((Spread("p", Sample.sources, range(2), 1.5),), "'p' needs a non-empty range support and 0 < p_min <= 1"),
+])
+def test_spread_check_rejects_a_malformed_declaration(spreads, message):
+    with pytest.raises(AssertionError) as err:
+        check_spread(declaring(*spreads), 1)
+    assert message in str(err.value)
