@@ -24,7 +24,7 @@ def summary_table(records: list[RunRecord], plan: list[Cell] | None = None) -> T
     solved it; on a load ladder, the capacity)."""
     summary = reach_summary(runs_frame(records, plan))
     tasks = sorted(summary.task.unique()) if len(summary) else []
-    table = Table(title="reach: largest distance up to which every distance is solved in most seeds (a load "
+    table = Table(title="reach: largest distance up to which every distance is solved by a majority of seeds (a load "
                         "ladder: capacity, the same along the load)")
     table.add_column("learner")
     for task in tasks:
