@@ -64,18 +64,22 @@ TABLE1_PROBES: dict[str, dict[str, Any]] = {
     "flops": {"lengths": [64, 128, 256, 512, 1024], "widths": [32, 64, 128, 256], "length_at": 128},
 }
 
-# The calibration: every learner at three learning rates (and the LSTM with and without a forget-gate bias of 1),
-# scored on validation streams of seeds 100 and 101 (the study uses 0 and 1).
+# The calibration: every learner at three learning rates under both schedules (and the LSTM with and without a
+# forget-gate bias of 1), scored on validation streams of seeds 100 and 101 (the study uses 0 and 1), at the
+# study's own budget (STUDY_DEFAULTS).
 CALIBRATION_LRS = [1e-3, 3e-3, 1e-2]
+CALIBRATION_SCHEDULES = ["cosine", "constant"]
 
 
 def calibration_learners() -> list[dict[str, Any]]:
     out = []
     for entry in ALL_LEARNERS:
-        for lr in CALIBRATION_LRS:
-            out.append({**copy.deepcopy(entry), "lr": lr})
-            if entry["name"] == "lstm":
-                out.append({**copy.deepcopy(entry), "lr": lr, "options": {"forget_bias": 0.0}})
+        for schedule in CALIBRATION_SCHEDULES:
+            for lr in CALIBRATION_LRS:
+                out.append({**copy.deepcopy(entry), "lr": lr, "schedule": schedule})
+                if entry["name"] == "lstm":
+                    out.append({**copy.deepcopy(entry), "lr": lr, "schedule": schedule,
+                                "options": {"forget_bias": 0.0}})
     return out
 
 
@@ -115,14 +119,14 @@ BUILTIN_SUITES: dict[str, dict[str, Any]] = {
     },
     "calibrate": {
         "name": "calibrate",
-        "description": "learning rates (and the LSTM's forget-gate bias) chosen on validation streams: every learner "
-                       "at 3 learning rates on hold with 2 items at distance 32 and at distance 4 (inside every "
-                       "learner's receptive field), seeds disjoint from the study's",
+        "description": "learning rates, the schedule (and the LSTM's forget-gate bias) chosen on validation streams: "
+                       "every learner at 3 learning rates x cosine or constant, on hold with 2 items at distance 32 "
+                       "and at distance 4 (inside every learner's receptive field), at the study's budget, seeds "
+                       "disjoint from the study's",
         "seeds": [100, 101],
         "prune": False,
-        "calibrate": ["lr", "forget_bias"],
-        "defaults": {"d_model": 64, "n_layers": 2, "steps": 600, "eval_every": 50, "batch_size": 32,
-                     "val_batches": 4, "test_batches": 8},
+        "calibrate": ["lr", "forget_bias", "schedule"],
+        "defaults": STUDY_DEFAULTS,
         "learners": calibration_learners(),
         "tasks": [{"name": "hold", "distances": [4, 32], "params": {"n_items": 2}}],
     },
