@@ -15,6 +15,11 @@ Ladders. A task entry's ``distances`` is a distance ladder, its load fixed by it
 that distance, so capacity is the only difficulty. A rung is a distance or a load; rungs run smallest first.
 Two entries may plan the same run (a load ladder's load-1 rung can be a distance ladder's rung): it runs once
 and counts in both.
+
+Which learners run a task. By default every learner configuration runs every task configuration. A task entry's
+``learners = ["lstm", "tcn"]`` names the learner configurations (by label or by name) that run it, for a suite
+whose questions differ per task (the ``literature`` suite: the adding problem for the recurrent nets and the TCN,
+selective copying for the linear recurrences); a name that matches no learner entry is an error.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from harness.errors import ReachError
 
 DISTANCE, LOAD = "distance", "load"
 LEARNER_ENTRY_KEYS = ("name", "options", "label")  # keys of an entry that are not RunSpec fields
-TASK_ENTRY_KEYS = ("name", "params", "distances", "loads", "label")
+TASK_ENTRY_KEYS = ("name", "params", "distances", "loads", "label", "learners")
 # RunSpec's own defaults, for settings neither the suite's [defaults] nor an entry sets
 SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec) if f.default is not dataclasses.MISSING}
 
@@ -137,7 +142,14 @@ def plan(name: str, seeds: list[int], defaults: dict[str, Any], learners: list[d
     defaults < task entry < learner entry. Raises ReachError naming the entry whose spec is invalid."""
     l_labels, t_labels = learner_labels(learners, defaults), task_labels(tasks, defaults)
     cells = []
+    for t, t_label in zip(tasks, t_labels):
+        for want in t.get("learners") or []:
+            if not any(want in (lab, lrn["name"]) for lrn, lab in zip(learners, l_labels)):
+                raise ReachError(f"suite '{name}' ({t_label}): learners names '{want}', which is no learner entry's "
+                                 f"label or name (entries: {', '.join(l_labels)})")
     for (t, t_label), (lrn, l_label) in itertools.product(zip(tasks, t_labels), zip(learners, l_labels)):
+        if t.get("learners") and l_label not in t["learners"] and lrn["name"] not in t["learners"]:
+            continue
         axis = axis_of(t)
         rungs = sorted(t["loads"]) if axis == LOAD else sorted(t["distances"])
         cls = task_class(t["name"])

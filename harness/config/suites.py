@@ -14,7 +14,7 @@ there is one path from a suite description to specs. The schema (every table rej
     options = { positions = "rotary" }
     lr = 1e-3
     [[tasks]]                    # name, distances, params = task parameters, plus any RunSpec field
-    name = "hold"
+    name = "hold"                # learners = ["lstm", "tcn"]: only these learner configurations run it
     distances = [4, 8, 16]       # a distance ladder ...
     [[tasks]]
     name = "hold"
@@ -47,7 +47,7 @@ SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "
 SPEC_FIELDS = tuple(f for f in RunSpec.field_names() if f not in ("task", "learner", "distance", "seed",
                                                                   "task_params", "learner_options", "label"))
 LEARNER_KEYS = ("name", "options", "label") + SPEC_FIELDS
-TASK_KEYS = ("name", "distances", "loads", "params", "label") + SPEC_FIELDS
+TASK_KEYS = ("name", "distances", "loads", "params", "label", "learners") + SPEC_FIELDS
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -96,6 +96,11 @@ class Suite:
             if "name" not in entry:
                 raise ReachError(f"{where} tasks[{i}]: missing 'name'")
             check_ladder(entry, f"{where} tasks[{i}]")
+            wanted = entry.get("learners")
+            if wanted is not None and not (isinstance(wanted, list) and wanted
+                                           and all(isinstance(n, str) and n for n in wanted)):
+                raise ReachError(f"{where} tasks[{i}]: 'learners' must be a non-empty list of learner labels or "
+                                 f"names, e.g. [\"lstm\", \"tcn\"]")
         probes = data.get("probes", {})
         if isinstance(probes, list):
             probes = {p: {} for p in probes}
@@ -149,6 +154,10 @@ class Suite:
             keep = [e for e in data["learners"] if e["name"] in learners]
             extra = [n for n in learners if n not in known]
             data["learners"] = keep + [{"name": n} for n in extra]
+            for entry in data["tasks"]:  # a task that names its learners keeps those still in the suite
+                if entry.get("learners"):
+                    entry["learners"] = [n for n in entry["learners"] if n.split("[")[0] in learners]
+            data["tasks"] = [e for e in data["tasks"] if e.get("learners") != []]
         if tasks is not None:
             known_t = {entry["name"] for entry in data["tasks"]}
             missing = [n for n in tasks if n not in known_t]

@@ -51,6 +51,7 @@ from rich.table import Table
 from harness.config.plan import LOAD, Cell
 from harness.errors import ReachError
 from harness.report.analysis import reach_table
+from harness.report.literature import compare_claims
 from harness.report.load import folder_plan
 from harness.store.folder import RUNS, read_runs
 from harness.store.record import TRAINED, Outcome, RunRecord
@@ -284,6 +285,11 @@ def compare_results(base: list[RunRecord], new: list[RunRecord], max_accuracy_dr
                              f"calibrated rounds are steadier; 'vs the other learners' shows each learner's change "
                              f"net of it")
         out.tables.append((heading, t))
+    claims = compare_claims(base, new, plan_base, plan_new, (env_base or {}).get("suite"), (env_new or {}).get("suite"))
+    if claims is not None:  # the literature suite: a claim row that agreed and now disagrees is a regression
+        out.tables.append(("literature: each claim's agreement (fails when a row that agreed now disagrees)",
+                           claims[0]))
+        out.regressions += claims[1]
     return out
 
 

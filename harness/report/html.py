@@ -28,7 +28,7 @@ from matplotlib.colors import to_hex
 
 from harness.config.builtin import BUILTIN_SUITES
 from harness.errors import ReachError
-from harness.report import analysis, probe_findings
+from harness.report import analysis, literature, probe_findings
 from harness.report.calibration import calibrate
 from harness.report.figures import RUN_FIGURES, embed, make_figures, probes_section
 from harness.report.findings import THEMES, Finding, capacity, path_and_fields, positions, sweep, task_reach, threats
@@ -123,12 +123,15 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     budgets = budgets_table(all_records, order, structure)
     sessions = loaded.env.get("sessions") or []
     distance = int(frame[frame.task == v.load_ladder].distance.iloc[0]) if v.load_ladder else None
+    lit = literature.section(loaded)  # the literature suite's claims beside its measurements; None for other suites
     return {
+        "literature": lit, "sections": SECTIONS[:1] + [("literature", "The literature, reproduced")] * bool(lit)
+        + SECTIONS[1:],
         "frame": frame, "order": order, "verdict": v, "load_distance": distance, "findings": findings,
         "figures": figures, "probe_figures": probe_figs, "probes": probes, "budgets": budgets,
         "colors": {lab: to_hex(style.colour(lab)) for lab in order},
         "suite_name": str(loaded.suite.get("name") or loaded.env.get("suite") or loaded.folder.name),
-        "description": str(loaded.suite.get("description", "")), "generated": now_iso(), "sections": SECTIONS,
+        "description": str(loaded.suite.get("description", "")), "generated": now_iso(),
         "counts": analysis.outcome_counts(frame.drop_duplicates("id")), "n_runs": int(frame.id.nunique()),
         "interrupted": bool(loaded.pending) or bool(sessions and not sessions[-1].get("end")),
         "pending": len(loaded.pending),

@@ -52,7 +52,8 @@ def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure, ax
         for task in tasks:
             m = summary[(summary.task == task) & (summary.label == label)]
             if m.empty:
-                cells.append({"text": "", "notes": [], "title": "not in this sweep", "shade": None, "cls": "empty"})
+                cells.append({"text": "", "notes": [], "title": "not in this sweep", "shade": None, "cls": "empty",
+                              "against": False})
                 continue
             row = m.iloc[0]
             pruned, failed = opt_int(row.pruned_from), opt_int(row.first_failed)

@@ -1,0 +1,336 @@
+"""Published claims set beside measurements: the typed claim, the evidence it is judged on, and its rules.
+
+A :class:`Claim` is data — its source, the published figures and settings, the settings scaled to this machine,
+the rule in words, and a ``judge``: a function of the measured :class:`Evidence` that returns one :class:`Row` per
+learner group, with an :class:`Agreement` computed, never typed. The claims themselves live in
+harness.report.literature; the sentences are written by templates/literature.j2 from each row's facts.
+
+The rule of most claims (:func:`by_points`) reads the scaled setting as a sequence of points (a task configuration
+and a rung each), easiest first, every point no harder than the published setting. A learner *passes* a point when
+a majority of its seeds meet the claim's metric (e.g. MSE at most a tenth of the memoryless baseline). Then:
+
+- published "solves": it must pass every point (agrees); failing one disagrees.
+- published "fails": failing a point agrees (it fails even at a scaled-down setting); passing every point is *not
+  comparable at this scale* (the published failure is at a harder setting), unless a point is as hard as the
+  published setting (``Point.as_hard``), where a pass disagrees.
+- a failure decides only where the measurement can: some learner of the suite passes that point (else the budget,
+  not the architecture, may bind: not comparable), and the runs had at least the claim's ``min_budget`` training
+  sequences. A point without a trained run (pending, pruned, not in the suite) is not comparable.
+
+Evidence. Primary cells are the suite's base runs: no ``spec["continues"]`` and a seed among the suite's seeds.
+Escalated runs (a failed run continued to a multiple of its budget) and extra seeds are kept apart
+(:func:`extensions`) and shown as "solved with more budget", never mixed into the rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+
+from harness.config.plan import Cell
+from harness.errors import ReachError
+from harness.store.record import TRAINED, Outcome, RunRecord
+from harness.store.table import runs_frame
+
+SOLVES, FAILS = "solves", "fails"
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+class Agreement(StrEnum):
+    AGREES = "agrees"
+    DISAGREES = "disagrees"
+    NOT_COMPARABLE = "not comparable at this scale"
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate k/n (95% by default): [0.44, 1] for 3 of 3, [0, 0.56] for 0 of 3."""
+    if not (isinstance(k, int) and isinstance(n, int)) or n < 1 or not 0 <= k <= n:
+        raise ReachError(f"a success rate needs 0 <= k <= n and n >= 1 (integers), got {k} of {n}")
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One scaled setting of a claim: a task configuration's label in the suite and its rung (distance or load)."""
+
+    task: str
+    rung: int
+    setting: str  # how the paper would name it, e.g. "T = 100" or "(128, 8)"
+    as_hard: bool = False  # at least as hard as the published setting: a pass there can refute a published failure
+
+
+@dataclass(frozen=True)
+class Group:
+    """Learners the claim speaks of together, as reach's learner labels, with what the paper reports for them."""
+
+    name: str
+    learners: tuple[str, ...]
+    expect: str  # SOLVES or FAILS: the published result, in kind
+    published: str  # the published figure(s), as the paper gives them
+
+    def __post_init__(self) -> None:
+        if self.expect not in (SOLVES, FAILS) or not self.learners:
+            raise ReachError(f"claim group {self.name!r}: expect must be {SOLVES!r} or {FAILS!r} with learners")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a seed must meet at a point: a column of the evidence against a cut (at most, or at least)."""
+
+    column: str  # "loss_ratio" (test loss / memoryless baseline), "test_accuracy" or "solved" (0 or 1)
+    cut: float
+    at_most: bool  # True: pass when value <= cut (a loss), False: when value >= cut
+    name: str  # e.g. "MSE / baseline"
+
+    def passes(self, value: float) -> bool:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        return value <= self.cut if self.at_most else value >= self.cut
+
+
+@dataclass
+class Evidence:
+    """What the rules read. ``runs``: one row per primary cell (runs_frame's columns plus batch_size, loss_ratio,
+    solved and sequences = steps to solve x batch size); ``extended``: escalations and extra seeds
+    (:func:`extensions`); ``table1``: the probes' measured Table 1, or None."""
+
+    runs: pd.DataFrame
+    extended: pd.DataFrame
+    table1: pd.DataFrame | None = None
+    seeds: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One claim x learner group: the computed agreement, the macro of literature.j2 that explains it, and facts."""
+
+    claim: Claim
+    group: Group
+    agreement: Agreement
+    reason: str
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    title: str  # the claim in a line
+    source: str
+    published_settings: str
+    scaled_settings: str  # what this suite runs instead, and why
+    rule: str  # the agreement rule in words, fixed before the run
+    differs: tuple[str, ...]  # how the scaled setting differs from the published one
+    settle: str  # the run that would settle a disagreement
+    groups: tuple[Group, ...]
+    judge: Callable[[Claim, Evidence], list[Row]]
+    points: tuple[Point, ...] = ()
+    metric: Metric | None = None
+    min_budget: int | None = None  # training sequences a run needs for its failure to count
+
+    def rows(self, evidence: Evidence) -> list[Row]:
+        return self.judge(self, evidence)
+
+
+# -- evidence ------------------------------------------------------------------------------------------------------
+def is_primary(record: RunRecord, seeds: list[int]) -> bool:
+    """A base run of the suite: not an escalation (``continues`` unset) and one of the suite's own seeds."""
+    return not record.spec.get("continues") and record.seed in seeds
+
+
+def _params_key(r: RunRecord) -> tuple[str, int, str, str]:
+    return r.task, r.distance, r.label, json.dumps(r.spec.get("task_params") or {}, sort_keys=True)
+
+
+def extensions(records: list[RunRecord], runs: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
+    """Escalations (``spec["continues"]``: a failed run continued from its last state to more steps) and extra
+    seeds (a seed outside the suite's), each mapped to the primary cell(s) it extends. Columns: task, label, rung,
+    seed, kind ("escalated" or "extra seed"), outcome, steps."""
+    ids = {r.id: r for r in records}
+    cells: dict[tuple, dict[tuple[str, str, int], None]] = {}  # one entry per cell, whatever its seeds
+    for row in runs.itertuples():
+        if row.id in ids:
+            cells.setdefault(_params_key(ids[row.id]), {})[(row.task, row.label, int(row.rung))] = None
+    out = []
+    for r in records:
+        if is_primary(r, seeds) or r.outcome not in TRAINED:
+            continue
+        origin = ids.get(str(r.spec.get("continues"))) if r.spec.get("continues") else None
+        for task, label, rung in cells.get(_params_key(origin or r), {}):
+            out.append({"task": task, "label": label, "rung": rung, "seed": r.seed,
+                        "kind": "escalated" if r.spec.get("continues") else "extra seed",
+                        "outcome": str(r.outcome), "steps": r.spec.get("steps")})
+    return pd.DataFrame(out, columns=["task", "label", "rung", "seed", "kind", "outcome", "steps"])
+
+
+def evidence(records: list[RunRecord], plan: list[Cell] | None, seeds: list[int],
+             table1: pd.DataFrame | None = None) -> Evidence:
+    """The evidence of a results folder's records (finished, skipped and pending ones) under its suite's plan."""
+    primary = [r for r in records if is_primary(r, seeds)]
+    runs = runs_frame(primary, plan)
+    batch = {r.id: r.spec.get("batch_size") for r in primary}
+    runs["batch_size"] = pd.to_numeric(runs.id.map(batch), errors="coerce")
+    loss, base = pd.to_numeric(runs.test_loss, errors="coerce"), pd.to_numeric(runs.baseline_loss, errors="coerce")
+    runs["loss_ratio"] = loss / base.where(base > 0)
+    runs["solved"] = (runs.outcome == str(Outcome.SOLVED)).astype(float).where(runs.outcome.isin(TRAINED))
+    runs["sequences"] = pd.to_numeric(runs.steps_to_solve, errors="coerce") * runs.batch_size
+    return Evidence(runs, extensions(records, runs, seeds), table1, list(seeds))
+
+
+# -- measuring a learner at a point --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Measured:
+    """One learner at one point: seeds (planned), how many trained, passed the metric and solved, the median of
+    the metric over the seeds that trained, sequences to success of the solved ones, and the budget in sequences."""
+
+    learner: str
+    setting: str
+    seeds: int
+    trained: int
+    passed: int
+    figure: float
+    loss: float  # median test loss (MSE or cross-entropy) over the seeds that trained
+    solved: int
+    sequences: tuple[int, ...]
+    budget: int | None
+    skipped: int
+    params: int | None
+    extended: int = 0  # escalated runs and extra seeds of this cell
+    extended_solved: int = 0
+
+    @property
+    def passes(self) -> bool:
+        return self.trained > 0 and self.passed * 2 > self.seeds
+
+    @property
+    def median_sequences(self) -> float | None:
+        """Median training sequences to success over the solved seeds (None when none solved)."""
+        return float(pd.Series(self.sequences, dtype=float).median()) if self.sequences else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson(self.solved, self.seeds) if self.seeds and self.trained else None
+
+
+def measure(ev: Evidence, metric: Metric, learner: str, point: Point) -> Measured:
+    runs = ev.runs
+    group = runs[(runs.task == point.task) & (runs.label == learner)]
+    cell = group[group.rung == point.rung]
+    ran = cell[cell.outcome.isin(TRAINED)]
+    values = pd.to_numeric(ran[metric.column], errors="coerce")
+    solved = ran[ran.outcome == str(Outcome.SOLVED)]
+    steps = pd.to_numeric(ran.steps, errors="coerce") * ran.batch_size
+    params = pd.to_numeric(ran.params, errors="coerce").dropna()
+    ext = ev.extended
+    ext = ext[(ext.task == point.task) & (ext.label == learner) & (ext.rung == point.rung)]
+    return Measured(learner=learner, setting=point.setting, seeds=int(group.seed.nunique()), trained=len(ran),
+                    passed=int(sum(metric.passes(v) for v in values)),
+                    figure=float(values.median()) if values.notna().any() else float("nan"),
+                    loss=float(pd.to_numeric(ran.test_loss, errors="coerce").median()) if len(ran) else float("nan"),
+                    solved=len(solved),
+                    sequences=tuple(int(s) for s in solved.sequences.dropna()),
+                    budget=int(steps.min()) if steps.notna().any() else None,
+                    skipped=int((cell.outcome == str(Outcome.SKIPPED)).sum()),
+                    params=int(params.median()) if len(params) else None, extended=len(ext),
+                    extended_solved=int((ext.outcome == str(Outcome.SOLVED)).sum()))
+
+
+def passers(ev: Evidence, metric: Metric, point: Point) -> list[str]:
+    """Learners of the suite (any on this point, not only the claim's) that pass it."""
+    labels = sorted(ev.runs[(ev.runs.task == point.task) & (ev.runs.rung == point.rung)].label.unique())
+    return [lab for lab in labels if measure(ev, metric, lab, point).passes]
+
+
+# -- the rule over points ------------------------------------------------------------------------------------------
+def judge_learner(claim: Claim, ev: Evidence, learner: str, expect: str) -> tuple[Agreement, str, dict[str, Any]]:
+    """(agreement, reason, facts) for one learner of a claim read over its points (module docstring)."""
+    assert claim.metric is not None
+    cells = [measure(ev, claim.metric, learner, p) for p in claim.points]
+    facts: dict[str, Any] = {"learner": learner, "cells": cells, "metric": claim.metric}
+    for point, m in zip(claim.points, cells):
+        facts.update(setting=point.setting, at=m)
+        if m.trained == 0:
+            return Agreement.NOT_COMPARABLE, "not_measured", facts
+        if m.passes:
+            continue
+        others = [lab for lab in passers(ev, claim.metric, point) if lab != learner]
+        facts["others"] = others
+        if not others:
+            return Agreement.NOT_COMPARABLE, "nothing_passes", facts
+        if claim.min_budget and (m.budget or 0) < claim.min_budget:
+            facts["min_budget"] = claim.min_budget
+            return Agreement.NOT_COMPARABLE, "budget", facts
+        return (Agreement.AGREES if expect == FAILS else Agreement.DISAGREES), "fails", facts
+    if expect == SOLVES:
+        return Agreement.AGREES, "passes", facts
+    if any(p.as_hard for p in claim.points):
+        return Agreement.DISAGREES, "passes_as_hard", facts
+    return Agreement.NOT_COMPARABLE, "passes_easier", facts
+
+
+def combine(verdicts: list[Agreement]) -> Agreement:
+    """A group agrees when every learner in it agrees, disagrees when any disagrees, else is not comparable."""
+    if Agreement.DISAGREES in verdicts:
+        return Agreement.DISAGREES
+    if verdicts and all(v is Agreement.AGREES for v in verdicts):
+        return Agreement.AGREES
+    return Agreement.NOT_COMPARABLE
+
+
+def by_points(claim: Claim, ev: Evidence) -> list[Row]:
+    """The rule of the module docstring, one row per group; a group's reason is its first deciding learner's."""
+    if claim.metric is None or not claim.points:
+        raise ReachError(f"claim {claim.id}: a rule over points needs a metric and points")
+    rows = []
+    for group in claim.groups:
+        members = [(lab, *judge_learner(claim, ev, lab, group.expect)) for lab in group.learners]
+        agreement = combine([a for _, a, _, _ in members])
+        lead = next((m for m in members if m[1] is agreement), members[0])
+        rows.append(Row(claim, group, agreement, lead[2],
+                        {**lead[3], "members": [{"learner": lab, "agreement": a, "reason": r, **f}
+                                                for lab, a, r, f in members]}))
+    return rows
+
+
+# -- the rule over Table 1 -----------------------------------------------------------------------------------------
+def by_path_order(claim: Claim, ev: Evidence) -> list[Row]:
+    """Groups in Table 1's order of maximum path length (shortest first): each group's largest gradient decay rate
+    at initialisation (decades of G(k) per step back) must lie below the next group's smallest. A group agrees when
+    its comparisons with its neighbours hold, disagrees when one fails, and is not comparable without the probes or
+    with a neighbour unmeasured."""
+    t = ev.table1
+    measured: list[list[dict[str, Any]]] = []
+    for group in claim.groups:
+        found = []
+        for lab in group.learners:
+            r = t[t.learner == lab] if t is not None and "learner" in t and "decay_rate" in t else None
+            if r is not None and len(r) and not pd.isna(r.decay_rate.iloc[0]):
+                row = r.iloc[0]
+                found.append({"learner": lab, "decay": float(row.decay_rate),
+                              "reach": row.get("gradient_reach"), "n": row.get("n_ref"),
+                              "flops_n": row.get("flops_slope_n"), "theory_n": row.get("theory_slope_n"),
+                              "latency_n": row.get("latency_slope_n")})
+        measured.append(found)
+    rows = []
+    for i, group in enumerate(claim.groups):
+        facts: dict[str, Any] = {"learners": measured[i], "checks": []}
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(claim.groups)]
+        if not measured[i] or any(not measured[j] for j in neighbours):
+            rows.append(Row(claim, group, Agreement.NOT_COMPARABLE, "no_probe", facts))
+            continue
+        for j in neighbours:
+            short, long_ = (j, i) if j < i else (i, j)
+            hi, lo = max(m["decay"] for m in measured[short]), min(m["decay"] for m in measured[long_])
+            facts["checks"].append({"shorter": claim.groups[short].name, "longer": claim.groups[long_].name,
+                                    "hi": hi, "lo": lo, "holds": hi < lo})
+        ok = all(c["holds"] for c in facts["checks"])
+        rows.append(Row(claim, group, Agreement.AGREES if ok else Agreement.DISAGREES, "path_order", facts))
+    return rows
