@@ -100,8 +100,9 @@ class Metric:
 @dataclass
 class Evidence:
     """What the rules read. ``runs``: one row per primary cell (runs_frame's columns plus batch_size, loss_ratio,
-    solved and sequences = steps to solve x batch size); ``extended``: escalations and extra seeds
-    (:func:`extensions`); ``table1``: the probes' measured Table 1, or None."""
+    solved, sequences = steps to solve x batch size, val_final = the last validation accuracy of the curve and
+    val_steps = the first step validation reached the threshold, else the steps run); ``extended``: escalations and
+    extra seeds (:func:`extensions`); ``table1``: the probes' measured Table 1, or None."""
 
     runs: pd.DataFrame
     extended: pd.DataFrame
@@ -182,6 +183,10 @@ def evidence(records: list[RunRecord], plan: list[Cell] | None, seeds: list[int]
     runs["loss_ratio"] = loss / base.where(base > 0)
     runs["solved"] = (runs.outcome == str(Outcome.SOLVED)).astype(float).where(runs.outcome.isin(TRAINED))
     runs["sequences"] = pd.to_numeric(runs.steps_to_solve, errors="coerce") * runs.batch_size
+    final = {r.id: (r.curve[-1].get("val_accuracy") if r.curve else None) for r in primary}
+    runs["val_final"] = pd.to_numeric(runs.id.map(final), errors="coerce")
+    runs["val_steps"] = pd.to_numeric(runs.id.map({r.id: r.val_steps_to_threshold or r.steps_run for r in primary}),
+                                      errors="coerce")
     return Evidence(runs, extensions(records, runs, seeds), table1, list(seeds))
 
 
@@ -243,25 +248,47 @@ def measure(ev: Evidence, metric: Metric, learner: str, point: Point) -> Measure
                     extended_solved=int((ext.outcome == str(Outcome.SOLVED)).sum()))
 
 
-def passers(ev: Evidence, metric: Metric, point: Point) -> list[str]:
-    """Learners of the suite (any on this point, not only the claim's) that pass it."""
-    labels = sorted(ev.runs[(ev.runs.task == point.task) & (ev.runs.rung == point.rung)].label.unique())
-    return [lab for lab in labels if measure(ev, metric, lab, point).passes]
+def passers(ev: Evidence, claim: Claim, point: Point) -> list[str]:
+    """Learners of the suite on this point (not only the claim's) whose chosen configuration (:func:`resolve`)
+    passes it."""
+    names = sorted(ev.runs[(ev.runs.task == point.task) & (ev.runs.rung == point.rung)].learner.unique())
+    chosen = [resolve(ev, name, claim.points)[0] for name in names]
+    return [lab for lab in chosen if measure(ev, claim.metric, lab, point).passes]
+
+
+def resolve(ev: Evidence, learner: str, points: tuple[Point, ...]) -> tuple[str, list[dict[str, Any]]]:
+    """The configuration (label) that stands for ``learner`` (a name or a label) on ``points``, and the candidates
+    it was chosen from. Where a suite runs a learner at several settings (``calibrate = ["lr"]``), the choice is
+    made as the calibration makes it: the best mean final *validation* accuracy over the points' runs, ties to
+    fewer steps to the threshold; test numbers are never read."""
+    runs = ev.runs[ev.runs.task.isin({p.task for p in points}) & ev.runs.rung.isin({p.rung for p in points})]
+    labels = sorted(set(runs[(runs.label == learner) | (runs.learner == learner)].label))
+    if len(labels) <= 1:
+        return (labels[0] if labels else learner), []
+    scored = []
+    for lab in labels:
+        ran = runs[(runs.label == lab) & runs.outcome.isin(TRAINED)]
+        scored.append({"label": lab, "val_accuracy": float(ran.val_final.mean()) if len(ran) else float("nan"),
+                       "val_steps": float(ran.val_steps.mean()) if len(ran) else float("nan"), "runs": len(ran)})
+    best = max(scored, key=lambda c: (-1.0 if math.isnan(c["val_accuracy"]) else c["val_accuracy"],
+                                      -(c["val_steps"] if not math.isnan(c["val_steps"]) else math.inf)))
+    return best["label"], scored
 
 
 # -- the rule over points ------------------------------------------------------------------------------------------
 def judge_learner(claim: Claim, ev: Evidence, learner: str, expect: str) -> tuple[Agreement, str, dict[str, Any]]:
     """(agreement, reason, facts) for one learner of a claim read over its points (module docstring)."""
     assert claim.metric is not None
-    cells = [measure(ev, claim.metric, learner, p) for p in claim.points]
-    facts: dict[str, Any] = {"learner": learner, "cells": cells, "metric": claim.metric}
+    label, candidates = resolve(ev, learner, claim.points)
+    cells = [measure(ev, claim.metric, label, p) for p in claim.points]
+    facts: dict[str, Any] = {"learner": label, "cells": cells, "metric": claim.metric, "candidates": candidates}
     for point, m in zip(claim.points, cells):
         facts.update(setting=point.setting, at=m)
         if m.trained == 0:
             return Agreement.NOT_COMPARABLE, "not_measured", facts
         if m.passes:
             continue
-        others = [lab for lab in passers(ev, claim.metric, point) if lab != learner]
+        others = [lab for lab in passers(ev, claim, point) if lab != label]
         facts["others"] = others
         if not others:
             return Agreement.NOT_COMPARABLE, "nothing_passes", facts
@@ -310,11 +337,11 @@ def by_path_order(claim: Claim, ev: Evidence) -> list[Row]:
     measured: list[list[dict[str, Any]]] = []
     for group in claim.groups:
         found = []
-        for lab in group.learners:
-            r = t[t.learner == lab] if t is not None and "learner" in t and "decay_rate" in t else None
-            if r is not None and len(r) and not pd.isna(r.decay_rate.iloc[0]):
-                row = r.iloc[0]
-                found.append({"learner": lab, "decay": float(row.decay_rate),
+        for lab in group.learners:  # a name stands for each of its configurations (their inits are the same)
+            ok = t is not None and {"learner", "name", "decay_rate"} <= set(t.columns)
+            r = t[((t.learner == lab) | (t.name == lab)) & t.decay_rate.notna()] if ok else []
+            for _, row in r.iterrows() if len(r) else []:
+                found.append({"learner": row.learner, "decay": float(row.decay_rate),
                               "reach": row.get("gradient_reach"), "n": row.get("n_ref"),
                               "flops_n": row.get("flops_slope_n"), "theory_n": row.get("theory_slope_n"),
                               "latency_n": row.get("latency_slope_n")})
