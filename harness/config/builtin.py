@@ -90,8 +90,9 @@ def calibration_learners() -> list[dict[str, Any]]:
 # 16, the machine otherwise idle): adding T = 100 rnn 0.019 s, lstm 0.024, gru 0.063, tcn 0.081; copy T = 100 about
 # the same; MQAR length 64-128 transformer 0.025-0.049, lru 0.015-0.029, mamba (expand 1, state 8) 0.05-0.07.
 LITERATURE_NAME = "literature"
-ADDING_LENGTHS = [50, 100]  # Bai et al.: T = 600; Hochreiter & Schmidhuber: T = 100, 500, 1000
+ADDING_LENGTHS = [50, 100]  # Hochreiter & Schmidhuber: T = 100, 500, 1000
 HOCHREITER_THRESHOLD = 2559 / 2560  # at most 1 wrong of 2,560 test sequences (160 test batches of 16)
+ADDING_BAI = ("adding-bai", 100)  # label, T: the GRU and the TCN on Bai et al.'s adding claim (T = 600)
 COPY_DELAY = 100  # Bai et al.: T = 1000
 SELECTIVE_COPY = {"distance": 48, "n_data": 16, "vocab": 16}  # Gu & Dao: length 4096, 16 data tokens, vocabulary 16
 MQAR_VOCAB = 64  # Zoology: 8192
@@ -122,17 +123,23 @@ def literature_learners() -> list[dict[str, Any]]:
 
 
 def literature_tasks() -> list[dict[str, Any]]:
-    # adding: 5,000 steps of 16 = 80,000 sequences, at least Hochreiter & Schmidhuber's 74,000 at T = 100, so a
-    # failure there can disagree; validated every 100 steps on 640 sequences, tested on 2,560 as in the paper.
-    adding = {"name": "adding", "distances": ADDING_LENGTHS, "learners": RECURRENT_AND_TCN, "steps": 5000,
-              "eval_every": 100, "val_batches": 40, "test_batches": 160, "solve_threshold": HOCHREITER_THRESHOLD}
-    copy_memory = {"name": "copy", "distances": [COPY_DELAY], "learners": RECURRENT_AND_TCN, "steps": 1500}
+    # adding by Hochreiter & Schmidhuber's criterion, for the LSTM (and the RNN): 5,000 steps of 16 = 80,000
+    # sequences, at least their 74,000 at T = 100, so a failure there can disagree; validated every 100 steps on 640
+    # sequences, tested on 2,560 as in the paper. The GRU and the TCN meet Bai et al.'s MSE claim on their own entry,
+    # at the study's threshold and 1,500 steps: at a constant rate the TCN's MSE settles near 1e-3 (a tenth of 1/6 is
+    # 0.017) and never meets the 2,560-sequence criterion (a trial: 0.77-0.92 of 640 after 3,000 steps), so there it
+    # would spend all 5,000 steps, and the GRU costs 0.063 s a step at T = 100 (3 seeds x 5,000 steps: 16 minutes).
+    adding = {"name": "adding", "label": "adding", "distances": ADDING_LENGTHS, "learners": ["rnn", "lstm"],
+              "steps": 5000, "eval_every": 100, "val_batches": 40, "test_batches": 160,
+              "solve_threshold": HOCHREITER_THRESHOLD}
+    adding_bai = {"name": "adding", "label": ADDING_BAI[0], "distances": [ADDING_BAI[1]], "learners": ["gru", "tcn"],
+                  "steps": 1500, "test_batches": 160}
+    copy_memory = {"name": "copy", "distances": [COPY_DELAY], "learners": RECURRENT_AND_TCN, "steps": 1000}
     selective = {"name": "selective-copy", "distances": [SELECTIVE_COPY["distance"]], "learners": ["lru", "mamba"],
                  "params": {k: v for k, v in SELECTIVE_COPY.items() if k != "distance"}, "steps": 2000}
     mqar = [{"name": "recall", "label": label, "distances": [d], "params": {"n_pairs": pairs, "vocab": MQAR_VOCAB},
              "learners": ["transformer", "lru"], "steps": 1500} for label, d, pairs, _ in MQAR_POINTS]
-    return [adding, copy_memory, selective, *mqar]
-
+    return [adding, adding_bai, copy_memory, selective, *mqar]
 
 BUILTIN_SUITES: dict[str, dict[str, Any]] = {
     "smoke": {

@@ -13,9 +13,11 @@ a majority of its seeds meet the claim's metric (e.g. MSE at most a tenth of the
 - published "fails": failing a point agrees (it fails even at a scaled-down setting); passing every point is *not
   comparable at this scale* (the published failure is at a harder setting), unless a point is as hard as the
   published setting (``Point.as_hard``), where a pass disagrees.
-- a failure decides only where the measurement can: some learner of the suite passes that point (else the budget,
-  not the architecture, may bind: not comparable), and the runs had at least the claim's ``min_budget`` training
-  sequences. A point without a trained run (pending, pruned, not in the suite) is not comparable.
+- a failure decides only where the measurement can: some other learner of the suite passes that setting (the same
+  task at the same distance, in any task configuration; else the budget, not the architecture, may bind: not
+  comparable), and the runs had at least the claim's ``min_budget`` training sequences (a claim that states the
+  budget its source needed may drop the first condition: ``needs_passer = False``). A point without a trained run
+  (pending, pruned, not in the suite) is not comparable.
 
 Evidence. Primary cells are the suite's base runs: no ``spec["continues"]`` and a seed among the suite's seeds.
 Escalated runs (a failed run continued to a multiple of its budget) and extra seeds are kept apart
@@ -76,6 +78,7 @@ class Group:
     learners: tuple[str, ...]
     expect: str  # SOLVES or FAILS: the published result, in kind
     published: str  # the published figure(s), as the paper gives them
+    points: tuple[Point, ...] = ()  # where this group is measured, when not at the claim's points
 
     def __post_init__(self) -> None:
         if self.expect not in (SOLVES, FAILS) or not self.learners:
@@ -136,6 +139,9 @@ class Claim:
     points: tuple[Point, ...] = ()
     metric: Metric | None = None
     min_budget: int | None = None  # training sequences a run needs for its failure to count
+    # a failure counts only where another learner passes the setting; a claim with a published budget (min_budget)
+    # may say instead that the budget alone makes the setting decisive
+    needs_passer: bool = True
 
     def rows(self, evidence: Evidence) -> list[Row]:
         return self.judge(self, evidence)
@@ -248,12 +254,23 @@ def measure(ev: Evidence, metric: Metric, learner: str, point: Point) -> Measure
                     extended_solved=int((ext.outcome == str(Outcome.SOLVED)).sum()))
 
 
-def passers(ev: Evidence, claim: Claim, point: Point) -> list[str]:
-    """Learners of the suite on this point (not only the claim's) whose chosen configuration (:func:`resolve`)
-    passes it."""
-    names = sorted(ev.runs[(ev.runs.task == point.task) & (ev.runs.rung == point.rung)].learner.unique())
-    chosen = [resolve(ev, name, claim.points)[0] for name in names]
-    return [lab for lab in chosen if measure(ev, claim.metric, lab, point).passes]
+def passers(ev: Evidence, claim: Claim, point: Point, points: tuple[Point, ...]) -> list[str]:
+    """Learners of the suite (not only the claim's) that pass the point's setting: the same task at the same
+    distance, in any of the suite's task configurations (their budgets may differ), each learner at its chosen
+    configuration (:func:`resolve`, over ``points``)."""
+    runs = ev.runs
+    here = runs[(runs.task == point.task) & (runs.rung == point.rung)]
+    if not len(here):
+        return []
+    same = runs[(runs.task_name == here.task_name.iloc[0]) & (runs.distance == here.distance.iloc[0])]
+    out = []
+    for name in sorted(same.learner.unique()):
+        for task, rung in sorted({(r.task, int(r.rung)) for r in same[same.learner == name].itertuples()}):
+            at = Point(task, rung, point.setting)
+            label = resolve(ev, name, points if task == point.task else (at,))[0]
+            if measure(ev, claim.metric, label, at).passes and label not in out:
+                out.append(label)
+    return out
 
 
 def resolve(ev: Evidence, learner: str, points: tuple[Point, ...]) -> tuple[str, list[dict[str, Any]]]:
@@ -279,26 +296,26 @@ def resolve(ev: Evidence, learner: str, points: tuple[Point, ...]) -> tuple[str,
 def judge_learner(claim: Claim, ev: Evidence, learner: str, expect: str) -> tuple[Agreement, str, dict[str, Any]]:
     """(agreement, reason, facts) for one learner of a claim read over its points (module docstring)."""
     assert claim.metric is not None
-    label, candidates = resolve(ev, learner, claim.points)
-    cells = [measure(ev, claim.metric, label, p) for p in claim.points]
+    points = next((g.points for g in claim.groups if learner in g.learners and g.points), claim.points)
+    label, candidates = resolve(ev, learner, points)
+    cells = [measure(ev, claim.metric, label, p) for p in points]
     facts: dict[str, Any] = {"learner": label, "cells": cells, "metric": claim.metric, "candidates": candidates}
-    for point, m in zip(claim.points, cells):
+    for point, m in zip(points, cells):
         facts.update(setting=point.setting, at=m)
         if m.trained == 0:
             return Agreement.NOT_COMPARABLE, "not_measured", facts
         if m.passes:
             continue
-        others = [lab for lab in passers(ev, claim, point) if lab != label]
-        facts["others"] = others
-        if not others:
-            return Agreement.NOT_COMPARABLE, "nothing_passes", facts
+        others = [lab for lab in passers(ev, claim, point, points) if lab != label]
+        facts.update(others=others, min_budget=claim.min_budget)
         if claim.min_budget and (m.budget or 0) < claim.min_budget:
-            facts["min_budget"] = claim.min_budget
             return Agreement.NOT_COMPARABLE, "budget", facts
+        if not others and claim.needs_passer:
+            return Agreement.NOT_COMPARABLE, "nothing_passes", facts
         return (Agreement.AGREES if expect == FAILS else Agreement.DISAGREES), "fails", facts
     if expect == SOLVES:
         return Agreement.AGREES, "passes", facts
-    if any(p.as_hard for p in claim.points):
+    if any(p.as_hard for p in points):
         return Agreement.DISAGREES, "passes_as_hard", facts
     return Agreement.NOT_COMPARABLE, "passes_easier", facts
 
@@ -314,8 +331,8 @@ def combine(verdicts: list[Agreement]) -> Agreement:
 
 def by_points(claim: Claim, ev: Evidence) -> list[Row]:
     """The rule of the module docstring, one row per group; a group's reason is its first deciding learner's."""
-    if claim.metric is None or not claim.points:
-        raise ReachError(f"claim {claim.id}: a rule over points needs a metric and points")
+    if claim.metric is None or not all(claim.points or g.points for g in claim.groups):
+        raise ReachError(f"claim {claim.id}: a rule over points needs a metric and points for every group")
     rows = []
     for group in claim.groups:
         members = [(lab, *judge_learner(claim, ev, lab, group.expect)) for lab in group.learners]

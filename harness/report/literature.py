@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.config.builtin import (
+    ADDING_BAI,
     ADDING_LENGTHS,
     COPY_DELAY,
     HOCHREITER_THRESHOLD,
@@ -52,6 +53,7 @@ MSE_RATIO = Metric("loss_ratio", 0.1, True, "MSE")  # the test loss against the 
 CE_RATIO = Metric("loss_ratio", 0.1, True, "cross-entropy")
 HOCHREITER = Metric("test_accuracy", HOCHREITER_THRESHOLD, False, "≤ 1 wrong of 2,560 test sequences")
 ADDING_POINTS = tuple(Point("adding", t, f"T = {t}") for t in ADDING_LENGTHS)
+BAI_POINTS = (Point(ADDING_BAI[0], ADDING_BAI[1], f"T = {ADDING_BAI[1]}"),)
 SEQUENCES_T100 = 74_000  # Hochreiter & Schmidhuber 1997, Table 7: sequences to success at T = 100
 RECIPE = ("d_model 64 and 2 layers for every learner instead of the paper's own sizes",
           "AdamW at a constant rate after 50 warm-up steps, batches of 16, stopped once solved on validation",
@@ -63,13 +65,16 @@ CLAIMS: tuple[Claim, ...] = (
         source="Bai, Kolter & Koltun 2018, Table 1",
         published_settings="adding problem, T = 600, about 70K parameters per model, test MSE (predicting 1 scores "
                            "1/6 ≈ 0.167)",
-        scaled_settings=f"T = {', '.join(map(str, ADDING_LENGTHS))}, test MSE on 2,560 sequences",
+        scaled_settings=f"T = {ADDING_BAI[1]} for the TCN and the GRU (1,500 steps), T = "
+                        f"{', '.join(map(str, ADDING_LENGTHS))} for the LSTM and the RNN (claim 2's runs); test MSE "
+                        f"on 2,560 sequences",
         rule="a learner passes a length when a majority of its seeds reach a test MSE of at most a tenth of 1/6; the "
-             "TCN and the GRU must pass every length; the LSTM and the RNN agree by failing a length that another "
-             "learner passes (passing every length is not comparable: the published failures are at T = 600)",
-        differs=(f"T = {max(ADDING_LENGTHS)} at most instead of 600",) + RECIPE,
+             "TCN and the GRU must pass; the LSTM and the RNN agree by failing a length that another learner passes "
+             "(passing every length is not comparable: the published failures are at T = 600)",
+        differs=(f"T = {max(ADDING_LENGTHS + [ADDING_BAI[1]])} at most instead of 600",) + RECIPE,
         settle="at T = 600 with 4x the budget and 3 seeds",
-        groups=(Group("tcn", ("tcn",), SOLVES, "MSE 5.8e-5"), Group("gru", ("gru",), SOLVES, "MSE 5.3e-5"),
+        groups=(Group("tcn", ("tcn",), SOLVES, "MSE 5.8e-5", BAI_POINTS),
+                Group("gru", ("gru",), SOLVES, "MSE 5.3e-5", BAI_POINTS),
                 Group("lstm", ("lstm",), FAILS, "MSE 0.164"), Group("rnn", ("rnn",), FAILS, "MSE 0.177")),
         judge=by_points, points=ADDING_POINTS, metric=MSE_RATIO),
     Claim(
@@ -95,14 +100,15 @@ CLAIMS: tuple[Claim, ...] = (
         scaled_settings=f"T = {', '.join(map(str, ADDING_LENGTHS))}; solved = at most 1 wrong of 2,560 test "
                         f"sequences (the suite's solve threshold 2559/2560), |error| < 0.04 on the sum itself",
         rule="the LSTM passes a length when a majority of its seeds are solved by the paper's criterion; it must "
-             "pass every length up to 100 within a budget of at least the published 74,000 sequences (a failure "
-             "counts only where another learner passes); sequences to success = steps to solve x batch size",
+             "pass every length up to 100; a failure counts when the runs had at least the published 74,000 "
+             "training sequences (the paper's own budget makes the setting decisive, whatever other learners do); "
+             "sequences to success = steps to solve x batch size",
         differs=("values in [0, 1] summed (the paper: [-1, 1] mapped to 0.5 + sum/4, so its 0.04 is 0.16 on the "
                  "sum: reach's criterion is 4x stricter)", "AdamW on batches of 16 instead of online gradient "
                  "descent, one update per sequence") + RECIPE[:1] + RECIPE[2:],
         settle="of the LSTM with 4x the budget, or with a learning rate calibrated on the adding problem",
         groups=(Group("lstm", ("lstm",), SOLVES, "T = 100: solved after 74,000 sequences"),),
-        judge=by_points, points=ADDING_POINTS, metric=HOCHREITER, min_budget=SEQUENCES_T100),
+        judge=by_points, points=ADDING_POINTS, metric=HOCHREITER, min_budget=SEQUENCES_T100, needs_passer=False),
     Claim(
         id="3", title="selection (input-dependent Δ, B, C) solves selective copying; a time-invariant recurrence does "
                       "not",
@@ -189,7 +195,7 @@ class SuccessRow:
     published: int | None
 
 
-def success_table(ev: Evidence, learners: tuple[str, ...] = ("lstm", "gru", "rnn", "tcn")) -> list[SuccessRow]:
+def success_table(ev: Evidence, learners: tuple[str, ...] = ("lstm", "rnn")) -> list[SuccessRow]:
     """Sequences to success and the success rate over seeds (with its Wilson 95% interval) per learner and
     length of the adding problem, by Hochreiter & Schmidhuber's criterion; the published count beside the lstm."""
     out = []
