@@ -31,6 +31,9 @@ SCHEDULES = ("cosine", "constant")
 DEVICES = ("cpu", "cuda", "auto")
 # Fields that say how a run executes or is shown, not what it computes: left out of the id.
 EXECUTION_FIELDS = ("threads", "label")
+# Fields added after results were first stored: left out of the id while unset, so every earlier id stays valid
+# (a folder written before them resumes, reports and compares as it did).
+LATER_FIELDS = ("continues",)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class RunSpec:
     threads: int = 1
     device: str = "cpu"
     label: str | None = None  # the learner configuration's name in tables; None: learner[options]
+    # the id of the run whose final state this run continues (budget escalation, harness.run.escalation): it
+    # trains on from that run's last step to ``steps``; under a constant schedule the same numbers as a fresh run
+    # of ``steps`` steps, at the cost of the extra steps only
+    continues: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -92,7 +99,8 @@ class RunSpec:
 
     @property
     def id(self) -> str:
-        content = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS}
+        content = {k: v for k, v in self.to_dict().items()
+                   if k not in EXECUTION_FIELDS and not (k in LATER_FIELDS and v is None)}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -140,6 +148,12 @@ class RunSpec:
              f"label must be a non-empty string when given, got {self.label!r}")
         need(self.param_budget is None or (isinstance(self.param_budget, int) and self.param_budget > 0),
              f"param_budget must be a positive integer when given, got {self.param_budget!r}")
+        need(self.continues is None or (isinstance(self.continues, str) and len(self.continues) == 12
+                                        and all(c in "0123456789abcdef" for c in self.continues)),
+             f"continues must be the 12-character id of a run, got {self.continues!r}")
+        need(self.continues is None or self.schedule == "constant",
+             "continues needs schedule = \"constant\": a cosine schedule is tied to its horizon and cannot be "
+             "continued to a larger budget (Hagele et al. 2024)")
         need(isinstance(self.task_params, dict), "task_params must be a table/dict")
         need(isinstance(self.learner_options, dict), "learner_options must be a table/dict")
         need("distance" not in self.task_params, "give the distance as 'distance', not inside task_params")
