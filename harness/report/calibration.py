@@ -3,7 +3,8 @@
 A suite that names ``calibrate = ["lr", ...]`` runs, for each learner, candidate configurations that differ only
 in those settings (learner options or RunSpec fields). Settings that differ between a learner's entries but are not
 calibrated (the built-in ``calibrate`` suite's ``schedule``) split the learner into groups, each with its own
-choice: the suite compares them and the study picks one (README: "Calibration"). Each candidate is scored on the *validation* stream alone:
+choice: the suite compares them and the study picks one (README: "Calibration").
+Each candidate is scored on the *validation* stream alone:
 its final validation accuracy (the last point of its learning curve), averaged over the suite's runs (tasks,
 distances and seeds),
 ties broken by the mean step at which validation first reached the threshold (the budget when it never did).

@@ -17,6 +17,7 @@ interrupted one (planned runs without a record are "pending" and count as not so
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -30,13 +31,16 @@ from harness.config.builtin import BUILTIN_SUITES
 from harness.errors import ReachError
 from harness.report import analysis, probe_findings
 from harness.report.calibration import calibrate
+from harness.report.compute import RungCompute, compute_table, rung_compute
+from harness.report.evidence import LadderEvidence, ladder_evidence
 from harness.report.figures import RUN_FIGURES, embed, make_figures, probes_section
 from harness.report.findings import THEMES, Finding, capacity, path_and_fields, positions, sweep, task_reach, threats
 from harness.report.load import Loaded, load_folder
 from harness.report.plots import Style
 from harness.report.structure import Structure
 from harness.report.tables import budgets_table, common_settings, provenance, reach_grid, rung_grids, runs_rows
-from harness.report.verdict import constant_load_ladder, verdict
+from harness.report.verdict import verdict
+from harness.run.escalation import boundaries
 from harness.store.folder import write_atomic
 from harness.store.provenance import now_iso
 from harness.store.table import runs_frame
@@ -59,6 +63,7 @@ def environments() -> tuple[jinja2.Environment, jinja2.Environment]:
         e.filters["num"] = lambda v, spec=".3f": fmt(v, spec)
         e.filters["rate"] = fmt_rate
         e.filters["int_"] = fmt_int
+        e.globals["inf"] = math.inf
         return e
 
     html, md = env(True), env(False)
@@ -107,14 +112,16 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     by_cell = {(row.task, row.label, row.rung): row.id for row in frame.itertuples()}
     rec_of = {r.id: r for r in all_records}
     records = {key: rec_of[i] for key, i in by_cell.items()}
-    v = verdict(frame, summary, structure, order, fields_at_failure(summary, records, structure, frame))
+    evidence = boundary_evidence(loaded, structure)
+    v = verdict(frame, summary, structure, order, evidence)
+    compute = sweep_compute(loaded)
     findings = task_reach(summary, order) if len(frame) else []
     if len(frame):
         findings += path_and_fields(cells, records, structure, summary) + positions(summary, structure)
         findings += capacity(summary, frame, v, order, structure)
     findings += probe_findings.table1_findings(loaded.table1)
     findings += sweep(frame, len(loaded.pending), len(loaded.records))
-    figures = make_figures(loaded, frame, summary, cells, style, order, paths, fig_dir) if len(frame) else {}
+    figures = make_figures(loaded, frame, summary, cells, style, order, paths, fig_dir, compute) if len(frame) else {}
     for key in RUN_FIGURES:  # a figure an earlier build drew but this one has no data for: not left behind
         if key not in figures:
             for suffix in (".png", ".svg"):
@@ -132,8 +139,9 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
         "counts": analysis.outcome_counts(frame.drop_duplicates("id")), "n_runs": int(frame.id.nunique()),
         "interrupted": bool(loaded.pending) or bool(sessions and not sessions[-1].get("end")),
         "pending": len(loaded.pending),
-        "reach": reach_grid(summary, order, structure, "distance"),
-        "capacity": reach_grid(summary, order, structure, "load"),
+        "compute": compute_table(compute, order),
+        "reach": reach_grid(summary, order, structure, "distance", evidence),
+        "capacity": reach_grid(summary, order, structure, "load", evidence),
         "grids": rung_grids(cells, order),
         "calibration": calibrate(loaded.records, loaded.suite_obj.calibrate)
         if loaded.suite_obj is not None and loaded.suite_obj.calibrate else [],
@@ -147,6 +155,8 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
                    "d_model": ", ".join(sorted({str(r.spec.get("d_model")) for r in all_records})) or "—",
                    "layers": ", ".join(sorted({str(r.spec.get("n_layers")) for r in all_records})) or "—",
                    "seeds": int(frame.seed.nunique()),
+                   "factor": (loaded.suite_obj.escalate or {}).get("factor") if loaded.suite_obj else None,
+                   "escalate_seeds": (loaded.suite_obj.escalate or {}).get("seeds") if loaded.suite_obj else None,
                    "calibrated": bool(loaded.suite.get("name")) and loaded.suite["name"] in BUILTIN_SUITES},
         "threat_items": threats(loaded.records, frame, structure, budgets, len(loaded.pending)),
         "provenance": provenance(loaded, frame.drop_duplicates("id")),
@@ -156,18 +166,27 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     }
 
 
-def fields_at_failure(summary: pd.DataFrame, records: dict[tuple[str, str, int], Any], structure: Structure,
-                      frame: pd.DataFrame) -> dict[str, int | None]:
-    """Each learner's receptive field at its first failed distance on the constant-load ladder (None: unbounded,
-    or no failure): whether the failure lies beyond what it can see."""
-    ladder = constant_load_ladder(frame)
-    out: dict[str, int | None] = {}
-    for row in summary[summary.task == ladder].itertuples():
-        failed = None if pd.isna(row.first_failed) else int(row.first_failed)
-        r = records.get((ladder, row.label, failed)) if failed is not None else None
-        _, rf, bounded = structure.at(r, failed) if r is not None else (None, None, False)
-        out[row.label] = rf if bounded else None
-    return out
+def sweep_compute(loaded: Loaded) -> list[RungCompute]:
+    """Every rung's training compute (harness.report.compute), escalated runs included; empty without a plan."""
+    if loaded.plan is None:
+        return []
+    escalate = loaded.suite_obj.escalate if loaded.suite_obj is not None else None
+    by_id = {r.id: r for r in loaded.records + loaded.escalated}
+    return rung_compute(loaded.plan, by_id, boundaries(loaded.plan, by_id, escalate))
+
+
+def boundary_evidence(loaded: Loaded, structure: Structure) -> dict[tuple[str, str], LadderEvidence]:
+    """(task configuration, learner label) -> the evidence at that ladder's first failed rung, escalation included
+    (harness.report.evidence); empty without a plan."""
+    if loaded.plan is None:
+        return {}
+    escalate = loaded.suite_obj.escalate if loaded.suite_obj is not None else None
+    by_id = {r.id: r for r in loaded.records + loaded.escalated}
+    first: dict[tuple[str, str], int] = {}
+    for c in loaded.plan:
+        first[(c.task, c.learner)] = min(first.get((c.task, c.learner), c.rung), c.rung)
+    return {(b.task, b.learner): ladder_evidence(b, structure, first[(b.task, b.learner)])
+            for b in boundaries(loaded.plan, by_id, escalate)}
 
 
 def render(ctx: dict[str, Any], env: jinja2.Environment, markdown: bool = False) -> dict[str, Any]:
