@@ -208,7 +208,7 @@ def test_the_first_screen_cites_the_numbers(study, tmp_path):
     assert "holds none of 4 items: gradient decay along the path (at 1 item: 0/2 by 20 steps, 0/2 by 80;" in text
     assert "gru reaches 8 (all): no limit within the ladder; holds 2 of 4 items: the capacity of a fixed-size " \
            "state (at 4 items: 0/2 by 20 steps, 0/2 by 80; seed 0 plateau at 0.60, G ratio 3e-01" in text
-    assert "cnn reaches 2: its receptive field (3 positions; an answer 4 back needs 5; 0/2 by 80 steps)" in text
+    assert "cnn reaches 2: its receptive field (3 positions; an answer 4 back needs 5)" in text
     assert "transformer[positions=sinusoidal] reaches none: gradient decay along the path" in text
     assert "every G ratio below 1e-03" in text
     assert "transformer[positions=rotary] reaches 2: seed-dependent optimisation (at 4: 1/2 by 20 steps, 1/3 by " \
@@ -224,6 +224,13 @@ def test_the_first_screen_cites_the_numbers(study, tmp_path):
     assert "↑ 4 with 4× steps: 3/3" in md  # the reach table marks a rung solved only by escalation
     assert re.search(r"^\| gru \| 2 \(2/2\)", md[md.index("### Capacity"):], re.M)
     assert 'id="compute"' in html and "Reach against training compute" in html
+
+
+def test_no_escalation_beyond_the_receptive_field(study):
+    """No budget can solve a rung beyond a bounded field: cnn's failed rungs are not continued."""
+    suite, records = study
+    assert not any(r.continues for r in records if r.label == "cnn")
+    assert any(r.continues for r in records if r.label == "rnn")
 
 
 def test_base_grid_only_in_tables(study):

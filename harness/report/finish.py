@@ -50,11 +50,11 @@ def calibration_table(records: list[RunRecord], keys: list[str]) -> Table:
     table = Table(title=f"calibration: {', '.join(keys)} chosen on validation streams (final validation accuracy, "
                         f"mean over tasks and seeds; ties: fewer steps to the threshold)")
     for col, just in (("learner", "left"), ("candidate", "left"), ("val accuracy", "right"),
-                      ("steps to threshold", "right"), ("runs", "right"), ("", "left")):
+                      ("steps to threshold", "right"), ("reached", "right"), ("runs", "right"), ("", "left")):
         table.add_column(col, justify=just)
     for c in calibrate(records, keys):
         table.add_row(escape(c.learner), escape(c.label), f"{c.val_accuracy:.3f}", f"{c.val_steps:.0f}",
-                      str(c.runs), "✓ chosen" if c.chosen else "")
+                      str(c.reached), str(c.runs), "✓ chosen" if c.chosen else "")
     return table
 
 

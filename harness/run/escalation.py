@@ -15,7 +15,9 @@ it plans, as cells of their own:
   takes exactly the steps a fresh run of F x the steps would, so it costs only the extra steps. A diverged run is
   not continued (its state is not finite), nor one that raised.
 
-Only r* escalates: the rungs below it are solved, those above it skipped. Whether escalation solves r* is the
+Only r* escalates: the rungs below it are solved, those above it skipped. Nor does a rung whose longest dependency
+lies beyond the learner's receptive field (a bounded field of f positions cannot answer d back when d + 1 > f): no
+budget can solve it, and the report names the field, exactly, as the limit. Whether escalation solves r* is the
 evidence the verdict needs (harness.report.evidence): a reach that a larger budget extends was the budget's.
 The plan is a function of the suite's cells and the finished records only, so the sweep (which runs it) and the
 report (which reads it) derive the same cells, and an interrupted sweep resumes to the same result.
@@ -24,10 +26,14 @@ report (which reads it) derive the same cells, and an interrupted sweep resumes 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from harness.config.plan import BASE, ESCALATED, EXTRA_SEED, Cell
+from harness.config.registry import learner_class
+from harness.errors import ReachError
 from harness.store.record import Outcome, RunRecord
 
 
@@ -71,6 +77,8 @@ def escalation_cells(cells: list[Cell], done: dict[str, RunRecord], escalate: di
         if rung is None:
             continue
         at = list(rungs[rung])
+        if beyond_field(at[0], done[at[0].spec.id]):
+            continue
         if _disagree(at, done, factor) and len(at) < want:
             at += [dataclasses.replace(at[0], seed=seed, spec=at[0].spec.replace(seed=seed), stage=EXTRA_SEED)
                    for seed in range(top_seed + 1, top_seed + 1 + want - len(at))]
@@ -78,6 +86,24 @@ def escalation_cells(cells: list[Cell], done: dict[str, RunRecord], escalate: di
         out += [escalated(c, factor) for c in at
                 if c.spec.id in done and done[c.spec.id].outcome is Outcome.UNSOLVED]
     return out
+
+
+def beyond_field(cell: Cell, record: RunRecord) -> bool:
+    """Whether the run's longest dependency (the largest per-position distance it scored, else its distance) lies
+    beyond its learner's receptive field, built as the run built it."""
+    span = max([cell.spec.distance, *(int(k) for k in (record.test_by_distance or {}))])
+    field = _field(cell.spec.learner, json.dumps(cell.spec.learner_options, sort_keys=True), cell.spec.d_model,
+                   cell.spec.n_layers, cell.spec.task_obj.seq_len, span + 1)
+    return field is not None and span + 1 > field
+
+
+@functools.lru_cache(maxsize=512)
+def _field(learner: str, options: str, d_model: int, n_layers: int, seq_len: int, n: int) -> int | None:
+    try:
+        built = learner_class(learner)(d_model=d_model, n_layers=n_layers, max_len=seq_len, **json.loads(options))
+        return built.receptive_field(n)
+    except (ReachError, ValueError, TypeError, NotImplementedError):
+        return None  # a learner that cannot be built or does not say: escalate it
 
 
 def _disagree(cells: list[Cell], done: dict[str, RunRecord], factor: int) -> bool:
@@ -170,9 +196,10 @@ def boundaries(cells: list[Cell], records: dict[str, RunRecord], escalate: dict[
             continue
         at = rungs[rung] + [c for c in extra if (c.task, c.learner, c.rung, c.stage) == (task, learner, rung,
                                                                                          EXTRA_SEED)]
+        here = 1 if beyond_field(at[0], records[at[0].spec.id]) else factor  # no escalation beyond the field
         seeds = []
         for c in sorted(at, key=lambda c: c.seed):
-            more = records.get(escalated(c, factor).spec.id) if factor > 1 else None
+            more = records.get(escalated(c, here).spec.id) if here > 1 else None
             seeds.append(SeedAtBoundary(c.seed, c.stage, records.get(c.spec.id), more))
-        out.append(Boundary(task, learner, at[0].axis, rung, at[0].spec.steps, factor, seeds))
+        out.append(Boundary(task, learner, at[0].axis, rung, at[0].spec.steps, here, seeds))
     return out
