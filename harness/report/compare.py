@@ -73,7 +73,7 @@ def _load_benchmarks(path: Path, role: str) -> dict[str, Any]:
     return data
 
 
-def _load_runs(path: Path, role: str) -> list[RunRecord]:
+def load_runs(path: Path, role: str) -> list[RunRecord]:
     records = read_runs(path)
     if not records:
         raise ReachError(f"{role} '{path}' has no finished runs in {RUNS}; let its sweep finish (re-run the "
@@ -90,7 +90,7 @@ def suite_seeds(folder: Path) -> list[int] | None:
     return [int(s) for s in seeds] if isinstance(seeds, list) else None
 
 
-def _env(path: Path) -> dict[str, Any]:
+def folder_env(path: Path) -> dict[str, Any]:
     try:
         return json.loads((path / "env.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -180,9 +180,9 @@ def run_compare(base: str, new: str, max_accuracy_drop: float = 0.02, max_slowdo
         raise ReachError(f"cannot compare {what[kb]} (BASE '{pb}') with {what[kn]} (NEW '{pn}'); pass two results "
                          f"folders or two pytest-benchmark JSON files")
     if kb == "results":
-        result = compare_results(_load_runs(pb, "BASE"), _load_runs(pn, "NEW"), max_accuracy_drop, max_slowdown,
-                                 _env(pb), _env(pn), folder_plan(pb), folder_plan(pn), strict=strict, alpha=alpha,
-                                 seeds_base=suite_seeds(pb), seeds_new=suite_seeds(pn))
+        result = compare_results(load_runs(pb, "BASE"), load_runs(pn, "NEW"), max_accuracy_drop, max_slowdown,
+                                 folder_env(pb), folder_env(pn), folder_plan(pb), folder_plan(pn), strict=strict,
+                                 alpha=alpha, seeds_base=suite_seeds(pb), seeds_new=suite_seeds(pn))
     else:
         result = compare_benchmarks(_load_benchmarks(pb, "BASE"), _load_benchmarks(pn, "NEW"), max_slowdown)
     console = console or make_console()

@@ -47,18 +47,19 @@ def fisher_worse(solved_base: int, runs_base: int, solved_new: int, runs_new: in
 def permutation_worse(base: Sequence[float], new: Sequence[float]) -> float:
     """One-sided p of the exact permutation test that NEW's mean is below BASE's: the fraction of the deals of the
     pooled values to sides of len(base) and len(new) values whose BASE sum is at least the observed one (exact up to
-    MAX_DEALS deals, else a fixed-seed sample of MAX_DEALS of them). 1.0 when a side is empty."""
+    MAX_DEALS deals, else estimated from a fixed-seed sample of MAX_DEALS of them, counting the observed deal, so
+    never 0). 1.0 when a side is empty."""
     if not base or not new:
         return 1.0
     pooled = [float(v) for v in (*base, *new)]
     observed = sum(float(v) for v in base) - TOLERANCE
     n, k = len(pooled), len(base)
     if math.comb(n, k) <= MAX_DEALS:
-        deals = list(itertools.combinations(range(n), k))
-    else:
-        rng = random.Random(0)
-        deals = [rng.sample(range(n), k) for _ in range(MAX_DEALS)]
-    return sum(sum(pooled[i] for i in deal) >= observed for deal in deals) / len(deals)
+        deals = itertools.combinations(range(n), k)
+        return sum(sum(pooled[i] for i in deal) >= observed for deal in deals) / math.comb(n, k)
+    rng = random.Random(0)
+    hits = sum(sum(pooled[i] for i in rng.sample(range(n), k)) >= observed for _ in range(MAX_DEALS))
+    return (hits + 1) / (MAX_DEALS + 1)  # the observed deal is one of them: a sampled p is never 0
 
 
 def least_p(runs_base: int, runs_new: int) -> float:
