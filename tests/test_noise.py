@@ -507,3 +507,23 @@ def listed(text: str, title: str) -> list[str]:
             break
         out.append(line[4:])
     return out
+
+
+def test_the_readme_seeds_table_is_what_the_tests_give():
+    """README, "Choosing seeds": each row's least p, level, and the chance to catch a rung whose head seeds now solve
+    it with probability 0.5, 0.2 or 0, from the tests themselves."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("**Choosing seeds.**", 1)[1].split("\n\n", 2)[1]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()[2:]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    for k, least, level, most, caught in ([int(r[0]), *r[1:]] for r in rows):
+        assert least == f"1/{math.comb(2 * k, k)}" and least_p(k, k) == pytest.approx(1 / math.comb(2 * k, k))
+        held = max(0.05, least_p(k, k))
+        assert level == f"{held:.2g}"
+        worst = max(j for j in range(k + 1) if solved_test(k, k, j, k).beyond)
+        assert most == f"{worst} of {k}"
+
+        def chance(q, k=k, worst=worst):
+            return sum(math.comb(k, j) * q ** j * (1 - q) ** (k - j) for j in range(worst + 1))
+
+        assert caught == " / ".join(f"{100 * chance(q):.0f}%" for q in (0.5, 0.2, 0.0)), k
