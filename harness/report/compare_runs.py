@@ -224,6 +224,12 @@ def _rung_evidence(row: Any, test: Evidence, worse: str, better: str) -> str:
             f"in NEW ({_evidence(test, worse, better)})")
 
 
+def _span_evidence(tests: list[tuple[Any, Evidence]], worse: str, better: str) -> str:
+    if not tests:
+        return "no rung the change spans ran on both sides"
+    return "; ".join(_rung_evidence(row, test, worse, better) for row, test in tests)
+
+
 def _reach(out: Comparison, fb: pd.DataFrame, fn: pd.DataFrame, both: pd.DataFrame, strict: bool,
            alpha: float) -> None:
     """The reach table and its verdicts, on the rungs both sides planned."""
@@ -256,8 +262,7 @@ def _reach(out: Comparison, fb: pd.DataFrame, fn: pd.DataFrame, both: pd.DataFra
                 out.regressions.append(f"{text}: {_rung_evidence(*hit[0], 'NEW', 'BASE')}")
                 status = REGRESSED
             else:
-                out.within_noise.append(f"{text}, within noise: "
-                                        + "; ".join(_rung_evidence(row, test, "NEW", "BASE") for row, test in tests))
+                out.within_noise.append(f"{text}, within noise: " + _span_evidence(tests, "NEW", "BASE"))
                 status = WITHIN_NOISE
         elif r.reach_n > r.reach_b and not strict:
             text = f"{what} of {r.label} on {r.task} grew from {r.reach_b} to {r.reach_n}"
@@ -269,8 +274,7 @@ def _reach(out: Comparison, fb: pd.DataFrame, fn: pd.DataFrame, both: pd.DataFra
                 out.gains.append(f"{text}: {_rung_evidence(*hit[0], 'BASE', 'NEW')}")
                 status = BETTER
             else:
-                out.within_noise.append(f"{text}, within noise: "
-                                        + "; ".join(_rung_evidence(row, test, "BASE", "NEW") for row, test in tests))
+                out.within_noise.append(f"{text}, within noise: " + _span_evidence(tests, "BASE", "NEW"))
                 status = WITHIN_NOISE
         detail = r.solved_by_rung_b if r.solved_by_rung_b == r.solved_by_rung_n \
             else f"{r.solved_by_rung_b} → {r.solved_by_rung_n}"
