@@ -293,6 +293,10 @@ def cmd_noise_floor(args: argparse.Namespace) -> int:
     if len(other) != len(seeds):
         raise ReachError(f"--other-seeds has {len(other)} seed(s) and the first run {len(seeds)}: seeds are paired by "
                          f"position, so give both runs as many")
+    if set(other) & set(seeds):
+        raise ReachError(f"--other-seeds {','.join(map(str, other))} share seeds with --seeds "
+                         f"{','.join(map(str, seeds))}: on one machine the same seed gives the same run, so give the "
+                         f"second run disjoint seeds (another machine: run there, then --base DIR --other DIR)")
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise ReachError(f"--workers must be >= 1, got {workers}")

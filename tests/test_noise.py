@@ -18,7 +18,6 @@ from harness.report.compare_runs import base_runs, compare_results
 from harness.report.noise import (
     MAX_DEALS,
     accuracy_test,
-    detectable,
     fisher_worse,
     least_p,
     permutation_worse,
@@ -139,7 +138,6 @@ def test_the_level_is_alpha_or_the_least_p_the_seeds_allow():
     one = accuracy_test([0.8], [0.7])
     assert one.least == 0.5 and one.beyond  # one seed a side: no spread to judge against
     assert not accuracy_test([0.8], [0.9]).beyond
-    assert [detectable(k) for k in (1, 2, 3, 4, 5, 6)] == [None, None, 0, 0, 1, 2]
 
 
 # -- the noise-aware gate ----------------------------------------------------------------------------------------
@@ -344,6 +342,7 @@ def test_compare_flags(tmp_path, capsys):
     (["--base", "A", "--other", "B", "--seeds", "1"], "--seeds go(es) with --suite"),
     (["--suite", "smoke", "--base", "A"], "pass either --suite (run it twice) or --base and --other"),
     (["--suite", "smoke", "--other-seeds", "5,6"], "--other-seeds has 2 seed(s) and the first run 1"),
+    (["--suite", "smoke", "--seeds", "0,1", "--other-seeds", "1,2"], "--other-seeds 1,2 share seeds with --seeds 0,1"),
     (["--base", "A", "--other", "B", "--alpha", "2"], "--alpha must be a number between 0 and 1"),
 ])
 def test_noise_floor_bad_input_is_one_line(tmp_path, capsys, argv, message):

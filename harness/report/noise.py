@@ -134,12 +134,3 @@ def machine_differences(env_b: dict[str, Any], env_n: dict[str, Any]) -> tuple[l
               if get(env_b) is not None and get(env_n) is not None and get(env_b) != get(env_n)]
     return differ, bool(env_b.get("cpu")) and bool(env_n.get("cpu"))
 
-
-def detectable(seeds: int, alpha: float = ALPHA) -> int | None:
-    """With ``seeds`` seeds a side, the most NEW seeds that may still solve a cell every BASE seed solved for
-    Fisher's exact test to call it worse at ``alpha``; None when not even 0 of ``seeds`` is (too few seeds)."""
-    best = None
-    for solved_new in range(seeds + 1):
-        if fisher_worse(seeds, seeds, solved_new, seeds) <= alpha + TOLERANCE:
-            best = solved_new
-    return best
