@@ -38,7 +38,8 @@ STUDY = {"d_model": 8, "n_layers": 2, "steps": 20, "eval_every": 5, "batch_size"
          "test_batches": 4, "schedule": "constant"}
 SUITE = {"name": "verdict-test", "seeds": [0, 1], "prune": True, "defaults": STUDY,
          "escalate": {"factor": 4, "seeds": 3},
-         "learners": [{"name": "gru"}, {"name": "rnn"}, {"name": "lstm"}, {"name": "cnn", "options": {"kernel_size": 2}},
+         "learners": [{"name": "gru"}, {"name": "rnn"}, {"name": "lstm"},
+                      {"name": "cnn", "options": {"kernel_size": 2}},
                       {"name": "transformer", "options": {"positions": "sinusoidal"}},
                       {"name": "transformer", "options": {"positions": "rotary"}}, {"name": "tcn"}],
          "tasks": [{"name": "hold", "distances": [2, 4, 8]}, {"name": "hold", "distances": [8], "loads": [1, 2, 4]}]}
