@@ -8,16 +8,23 @@ Each candidate is scored on the *validation* stream alone:
 its final validation accuracy (the last point of its learning curve), averaged over the suite's runs (tasks,
 distances and seeds),
 ties broken by the mean step at which validation first reached the threshold (the budget when it never did).
-The best candidate of each learner is the choice; test accuracy is never read here.
+Candidates whose accuracy lies within TIE_SE binomial standard errors of the best one's (over the best candidate's m
+scored validation answers, at the Agresti-Coull-style estimate (c + 1) / (m + 2) so that a perfect score keeps an
+error) are tied: 0.9995 against 1.000 on a thousand answers is noise, and
+the step count then decides. The chosen candidate comes first; test accuracy is never read here.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from harness.report.evidence import scored_per_validation
 from harness.store.record import TRAINED, RunRecord
+
+TIE_SE = 2.0  # validation accuracies closer than this many standard errors are tied
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Candidate:
     runs: int
     chosen: bool = False
     reached: int = 0  # runs whose validation accuracy reached the threshold within the budget
+    answers: int = 0  # scored validation answers over its runs (one final evaluation each)
 
 
 def _value(r: RunRecord, key: str) -> Any:
@@ -66,7 +74,13 @@ def calibrate(records: list[RunRecord], keys: list[str]) -> list[Candidate]:
             steps = sum(float(r.val_steps_to_threshold or r.spec.get("steps", 0)) for r in rs) / len(rs)
             reached = sum(r.val_steps_to_threshold is not None for r in rs)
             cands.append(Candidate(group, label, {k: _value(rs[0], k) for k in keys}, acc, steps, len(rs),
-                                   reached=reached))
-        cands.sort(key=lambda c: (-round(c.val_accuracy, 4), c.val_steps, c.label))
-        out += [Candidate(**{**c.__dict__, "chosen": i == 0}) for i, c in enumerate(cands)]
+                                   reached=reached, answers=sum(scored_per_validation(r) for r in rs)))
+        best = max(cands, key=lambda c: c.val_accuracy)
+        m = max(best.answers, 1)
+        p = (best.val_accuracy * m + 1) / (m + 2)
+        tolerance = TIE_SE * math.sqrt(p * (1 - p) / m)
+        chosen = min((c for c in cands if best.val_accuracy - c.val_accuracy <= tolerance),
+                     key=lambda c: (c.val_steps, c.label))
+        rest = sorted((c for c in cands if c is not chosen), key=lambda c: (-c.val_accuracy, c.val_steps, c.label))
+        out += [Candidate(**{**c.__dict__, "chosen": c is chosen}) for c in [chosen, *rest]]
     return out
