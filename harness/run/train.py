@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from harness.config.spec import RunSpec
 from harness.errors import ReachError
+from harness.run.extrapolate import extrapolate
 from harness.run.model import SequenceModel, build_model, count_parameters, solve_width
 from harness.store.record import Outcome, RunRecord
 from tasks import Batch, Task
@@ -232,5 +233,9 @@ def train(spec: RunSpec,
         tokens_per_s=tokens / train_seconds if train_seconds > 0 else None, train_seconds=train_seconds,
         wall_seconds=time.perf_counter() - wall0, curve=curve, threads=torch.get_num_threads(),
         device=str(device))
+    # scores at multiples of the training length, on fresh batches of the test stream (None without length_factors)
+    record.extrapolation = extrapolate(model, spec, task, test, lambda longer, rows, n: evaluate(
+        model, longer, gen=generator(spec.seed, TEST, device), n_batches=n, batch_size=rows, device=device))
+    record.wall_seconds = time.perf_counter() - wall0  # the scores at longer lengths included
     return (record, model) if return_model else record
 
