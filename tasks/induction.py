@@ -33,7 +33,8 @@ from tasks.rules import Sample, Spread, bin_of, mismatches, n_bins, scored_as
 @dataclass(frozen=True)
 class Induction(Task):
     name: ClassVar[str] = "induction"
-    summary: ClassVar[str] = "induction head: after `a b ... a` (the second a `distance` later), output b"
+    summary: ClassVar[str] = ("induction head: after `a b ... a` (the second a `distance` later, or min_gap..distance "
+                              "later), output b")
     kind: ClassVar[str] = "classification"
     length_param: ClassVar[str | None] = "prefix"
 
@@ -83,8 +84,8 @@ class Induction(Task):
         gaps, x = self.gaps, sample.inputs
         triggers = [t for t, v in enumerate(x) if v == self.trigger]
         if len(triggers) != 2 or triggers[1] - triggers[0] not in gaps or triggers[0] >= self.prefix:
-            return [f"triggers at {triggers}, expected two, {gaps.start} to {gaps.stop - 1} apart, the first in "
-                    f"[0, {self.prefix})"]
+            apart = f"{gaps.start} to {self.distance}" if self.min_gap else f"{self.distance}"
+            return [f"triggers at {triggers}, expected two, {apart} apart, the first in [0, {self.prefix})"]
         first, second = triggers
         if layout := scored_as(sample, [second]):
             return layout
