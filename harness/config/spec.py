@@ -162,7 +162,6 @@ class RunSpec:
             raise ReachError(str(exc)) from None
         need(task.seq_len >= 1, "the task's sequence is empty")
 
-
     def _validate_length_factors(self, task: Task) -> None:
         factors = self.length_factors
         if factors is None:

@@ -65,7 +65,7 @@ class RunRecord:
     wall_seconds: float | None = None
     curve: list[dict[str, Any]] | None = None
     # scores at multiples of the training length (harness.run.extrapolate; the 1x entry is the test evaluation);
-    # None unless the spec asked for length_factors, and then not written to runs.jsonl
+    # None, and then left out of runs.jsonl, unless the spec asked for length_factors
     extrapolation: list[dict[str, Any]] | None = None
     threads: int | None = None
     device: str | None = None
