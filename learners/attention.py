@@ -96,7 +96,9 @@ def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
 
 
 def alibi_slopes(heads: int) -> Tensor:
-    """ALiBi's slopes m_h = 2^(-8h/H), h = 1..H, [heads], float64 (8 heads: 1/2, 1/4, ..., 1/256)."""
+    """ALiBi's slopes m_h = 2^(-8h/H), h = 1..H, [heads], float64 (8 heads: 1/2, 1/4, ..., 1/256; 4 heads: 1/4 ...
+    1/256). The same geometric rule for every H (Press et al. interleave two such sequences when H is not a power
+    of 2; reach's learners default to 4 heads)."""
     return 2.0 ** (-8.0 * torch.arange(1, heads + 1, dtype=torch.float64) / heads)
 
 

@@ -13,7 +13,8 @@ of the run's test stream (harness.run.train). The protocol:
   factors ran). Training and validation never read that stream, so no scored sequence was trained on.
 - **The same number of sequences at every length** (test_batches × batch_size, as the test), so every score has
   the same precision; they are drawn in batches of at most ``rows_per_batch(L)`` sequences, which keeps dense
-  attention's L × L logits (per head and layer) within EVAL_CELLS entries per batch: memory grows with L, not L².
+  attention's L × L logits (per head and layer) within EVAL_CELLS entries per batch up to L = 2048 (one sequence per
+  batch beyond).
   Lengths are capped at ``MAX_TEST_LENGTH`` when the spec is validated.
 - **Not defined**: a learner that is not defined at a length (it raises ``learners.ContextLengthError``: learned
   positions beyond max_len) is recorded with accuracy None and the reason, never as 0. Any other exception
