@@ -66,6 +66,8 @@ def build_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, help="validation interval in steps (default 100)")
     p.add_argument("--schedule", choices=("cosine", "constant"))
     p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")
+    p.add_argument("--length-factors", type=int_list, help="also score the trained model at these multiples of its "
+                   "length, e.g. 2,4,8,16 (train short, test long)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     add_run_args(p)
 
@@ -217,7 +219,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     }
     optional = {"d_model": "d_model", "n_layers": "n_layers", "lr": "lr", "batch_size": "batch_size",
                 "threads": "threads", "device": "device", "seq_len": "seq_len", "param_budget": "param_budget",
-                "eval_every": "eval_every", "schedule": "schedule", "max_seconds": "max_seconds"}
+                "eval_every": "eval_every", "schedule": "schedule", "max_seconds": "max_seconds",
+                "length_factors": "length_factors"}
     for attr, key in optional.items():
         value = getattr(args, attr, None)
         if value is not None:
@@ -240,7 +243,9 @@ def format_result(r: RunRecord) -> str:
         f"  parameters     {r.params:,} (d_model {r.d_model}, learner {r.learner_params:,})",
         f"  throughput     {r.tokens_per_s:,.0f} tokens/s training ({r.threads} thread(s), {r.device})",
         f"  wall time      {r.wall_seconds:.1f} s",
-    ])
+    ] + [f"  at {e['factor']:>3}x        " + (f"accuracy {e['accuracy']:.4f} (length {e['seq_len']})"
+                                            if e["accuracy"] is not None else f"not defined ({e['not_defined']})")
+         for e in r.extrapolation or []])
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ THEMES = {"reach": "Reach per task", "path": "Path length and gradients", "field
           "positions": "Positions", "capacity": "Memory load and capacity", "cost": "Cost and parallelism",
           "sweep": "The sweep itself"}
 AT_BASELINE = 0.02  # an unsolved run within this much accuracy of the memoryless baseline learned nothing usable
-RELATIVE_POSITIONS = ("relative", "rotary")
+RELATIVE_POSITIONS = ("relative", "rotary", "alibi")  # logits that depend on t - s only
 
 ABSOLUTE_POSITIONS = ("sinusoidal", "learned")  # positions added to the input once, not offsets
 

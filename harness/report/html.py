@@ -29,7 +29,7 @@ from matplotlib.colors import to_hex
 
 from harness.config.builtin import BUILTIN_SUITES
 from harness.errors import ReachError
-from harness.report import analysis, probe_findings
+from harness.report import analysis, extrapolation, probe_findings
 from harness.report.calibration import calibrate
 from harness.report.compute import RungCompute, compute_table, rung_compute
 from harness.report.evidence import LadderEvidence, ladder_evidence
@@ -49,9 +49,9 @@ from harness.text import fmt, fmt_int, fmt_rate, join_names
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_HTML_BYTES = 8_000_000  # the file must stay small enough to mail or attach; figures are the bulk
 SECTIONS = [("answer", "The answer"), ("findings", "Findings"), ("reach", "Reach and capacity"),
-            ("figures", "Figures"), ("grids", "Per distance and load"), ("probes", "Table 1, measured"),
-            ("runs", "All runs"), ("definitions", "Definitions and fairness"), ("threats", "Threats to validity"),
-            ("provenance", "Provenance")]
+            ("figures", "Figures"), ("extrapolation", "Train short, test long"), ("grids", "Per distance and load"),
+            ("probes", "Table 1, measured"), ("runs", "All runs"), ("definitions", "Definitions and fairness"),
+            ("threats", "Threats to validity"), ("provenance", "Provenance")]
 
 
 def environments() -> tuple[jinja2.Environment, jinja2.Environment]:
@@ -129,13 +129,15 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     probes, probe_figs = probes_section(loaded, fig_dir)
     budgets = budgets_table(all_records, order, structure)
     sessions = loaded.env.get("sessions") or []
+    lengths = extrapolation.section(loaded, frame, structure, order) if len(frame) else None
     distance = int(frame[frame.task == v.load_ladder].distance.iloc[0]) if v.load_ladder else None
     return {
         "frame": frame, "order": order, "verdict": v, "load_distance": distance, "findings": findings,
         "figures": figures, "probe_figures": probe_figs, "probes": probes, "budgets": budgets,
         "colors": {lab: to_hex(style.colour(lab)) for lab in order},
         "suite_name": str(loaded.suite.get("name") or loaded.env.get("suite") or loaded.folder.name),
-        "description": str(loaded.suite.get("description", "")), "generated": now_iso(), "sections": SECTIONS,
+        "description": str(loaded.suite.get("description", "")), "generated": now_iso(),
+        "sections": SECTIONS, "extrapolation": lengths,
         "counts": analysis.outcome_counts(frame.drop_duplicates("id")), "n_runs": int(frame.id.nunique()),
         "interrupted": bool(loaded.pending) or bool(sessions and not sessions[-1].get("end")),
         "pending": len(loaded.pending),
@@ -204,8 +206,16 @@ def render(ctx: dict[str, Any], env: jinja2.Environment, markdown: bool = False)
         verdict_lines.append(sentence(env, "verdict.j2", "no_ladder", {}))
     captions = {key: sentence(env, "captions.j2", key, f["facts"]) for key, f in ctx["figures"].items()}
     captions.update({f["key"]: sentence(env, "captions.j2", f["key"], f["facts"]) for f in ctx["probe_figures"]})
+    ext = ctx["extrapolation"]
+    ext_lines = {} if ext is None else {
+        "protocol": sentence(env, "extrapolation.j2", "protocol", ext["protocol"]),
+        "published": [{"task": p["task"], "families": [sentence(env, "extrapolation.j2", "family", fam)
+                                                       for fam in p["families"]],
+                       "settings": sentence(env, "extrapolation.j2", "settings", p["settings"])}
+                      for p in ext["published"]]}
     return {"verdict_lines": verdict_lines, "themes": themed(env, ctx["findings"]), "captions": captions,
-            "threats": [sentence(env, "threats.j2", key, facts) for key, facts in ctx["threat_items"]]}
+            "threats": [sentence(env, "threats.j2", key, facts) for key, facts in ctx["threat_items"]],
+            "extrapolation_text": ext_lines}
 
 
 def build_report(folder: Path) -> Path:

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from harness.config.spec import RunSpec
 from harness.errors import ReachError
+from harness.run.extrapolate import extrapolate
 from harness.run.flopcount import count_flops
 from harness.run.jacobian import gradient_profile
 from harness.run.model import SequenceModel, build_model, count_parameters, solve_width
@@ -272,6 +273,10 @@ def train(spec: RunSpec, return_model: bool = False,
         wall_seconds=time.perf_counter() - wall0, curve=curve, threads=torch.get_num_threads(),
         device=str(device), steps_resumed=resumed or None, flops_per_step=step_flops(model, task, spec, d_model),
         gradient=gradient, checkpoint=checkpoint)
+    # scores at multiples of the training length, on fresh batches of the test stream (None without length_factors)
+    record.extrapolation = extrapolate(model, spec, task, test, lambda longer, rows, n: evaluate(
+        model, longer, gen=generator(spec.seed, TEST, device), n_batches=n, batch_size=rows, device=device))
+    record.wall_seconds = time.perf_counter() - wall0  # the scores at longer lengths included
     return (record, model) if return_model else record
 
 

@@ -64,6 +64,9 @@ class RunRecord:
     train_seconds: float | None = None
     wall_seconds: float | None = None
     curve: list[dict[str, Any]] | None = None
+    # scores at multiples of the training length (harness.run.extrapolate; the 1x entry is the test evaluation);
+    # None, and then left out of runs.jsonl, unless the spec asked for length_factors
+    extrapolation: list[dict[str, Any]] | None = None
     threads: int | None = None
     device: str | None = None
     steps_resumed: int | None = None  # steps taken over from the run this one continues (spec["continues"])
@@ -131,6 +134,8 @@ class RunRecord:
         keys = TRAINED_KEYS if self.outcome in TRAINED else ERROR_KEYS if self.outcome is Outcome.ERROR \
             else NOT_RUN_KEYS
         out = {k: getattr(self, k) for k in keys}
+        if self.outcome in TRAINED and self.extrapolation is not None:
+            out["extrapolation"] = self.extrapolation
         out["outcome"] = str(self.outcome)
         out.update(self.extra)
         return out
