@@ -38,7 +38,7 @@ STUDY = {"d_model": 8, "n_layers": 2, "steps": 20, "eval_every": 5, "batch_size"
          "test_batches": 4, "schedule": "constant"}
 SUITE = {"name": "verdict-test", "seeds": [0, 1], "prune": True, "defaults": STUDY,
          "escalate": {"factor": 4, "seeds": 3},
-         "learners": [{"name": "gru"}, {"name": "rnn"}, {"name": "lstm"},
+         "learners": [{"name": "gru"}, {"name": "rnn"}, {"name": "lstm"}, {"name": "lru"},
                       {"name": "cnn", "options": {"kernel_size": 2}},
                       {"name": "transformer", "options": {"positions": "sinusoidal"}},
                       {"name": "transformer", "options": {"positions": "rotary"}}, {"name": "tcn"}],
@@ -61,6 +61,10 @@ def truth(label: str, load: int, distance: int, seed: int, escalated: bool) -> t
         return (False, RISE, 0.05) if distance == 4 else (False, CHANCE, 1e-9)
     if label == "lstm":  # fails at 2, flat at chance, but its gradient still reaches back
         return (True, SOLVED, 1.0) if distance < 2 else (False, CHANCE, 0.1)
+    if label == "lru":  # at 4 the added seed solves at the base budget: seeds decided, escalation did not help
+        if distance <= 2 or (distance == 4 and seed != 1):
+            return True, SOLVED, 1.0
+        return (False, RISE, 0.2) if distance == 4 else (False, CHANCE, 0.5)
     if label == "cnn":  # 2 layers of kernel 2 see 3 positions: 2 back is the last it can
         return (True, SOLVED, 1.0) if distance <= 2 else (False, CHANCE, 0.0)
     if label == sinus:  # attention flat at chance with a collapsed gradient: no excuse from its family
@@ -134,6 +138,7 @@ def judge(suite, records, family_of=None):
 
 
 EXPECTED = {"gru": (NONE, CAPACITY), "rnn": (BUDGET, DECAY), "lstm": (UNDETERMINED, UNDETERMINED),
+            "lru": (SEEDS, UNDETERMINED),
             "cnn": (FIELD, FIELD), "transformer[positions=sinusoidal]": (DECAY, DECAY),
             "transformer[positions=rotary]": (SEEDS, NONE), "tcn": (UNDETERMINED, UNDETERMINED)}
 
@@ -160,7 +165,7 @@ def test_the_family_decides_nothing(study):
     suite, records = study
     swapped = {"gru": "attention", "rnn": "attention", "lstm": "convolutional", "cnn": "recurrent",
                "transformer[positions=sinusoidal]": "recurrent", "transformer[positions=rotary]": "linear-recurrent",
-               "tcn": "recurrent"}
+               "tcn": "recurrent", "lru": "convolutional"}
     v = judge(suite, records, family_of=swapped)
     assert {x.label: (x.distance_limit, x.load_limit) for x in v.learners} == EXPECTED
 

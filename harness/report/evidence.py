@@ -7,9 +7,11 @@ G(d)/G(1) (harness.run.train.distance_gradient); per ladder, the learner's **rec
 
 - **receptive field** — r* lies beyond the field (a hold answer d back needs d + 1 positions): exact, whatever the
   runs show (and escalation must not solve it);
-- **the training budget** — escalation solved r* (a majority of its seeds within the escalated budget);
 - **seed-dependent optimisation** — some seeds solved r*, the others stay flat (their curves at chance or on a
-  plateau, not rising);
+  plateau, not rising); also when the seeds added at r* make a majority solve it at the base budget, whatever the
+  others do: the base budget sufficed, the seeds decided;
+- **the training budget** — escalation solved r*: a majority of its seeds solved it within the escalated budget,
+  where the base budget left it short of a majority;
 - **gradient decay along the path** — (distance ladder, or a load ladder failing at its smallest load) escalation
   ran and failed, every seed's curve is flat at chance, and every seed's trained G(d)/G(1) is below GRADIENT_FLOOR;
 - **capacity of a fixed-size state** — (a load ladder above its smallest load) escalation ran and failed and no
@@ -149,6 +151,11 @@ class LadderEvidence:
         return sum(s.base_outcome == Outcome.SOLVED for s in self.seeds if not s.extra)
 
     @property
+    def solved_at_base_all(self) -> int:
+        """Seeds, the added ones included, that solved the rung within the base budget."""
+        return sum(s.base_outcome == Outcome.SOLVED for s in self.seeds)
+
+    @property
     def n_base(self) -> int:
         return sum(not s.extra for s in self.seeds)
 
@@ -172,6 +179,8 @@ def limit_of(e: LadderEvidence) -> str:
     if not e.complete or not e.seeds:
         return UNDETERMINED
     failed = e.failed
+    if e.solved_at_base_all * 2 > e.n:  # the added seeds solved it at the base budget: seeds, not budget
+        return SEEDS
     if e.escalated and e.solved * 2 > e.n:
         return BUDGET
     if 0 < e.solved and all(s.curve in (AT_CHANCE, PLATEAU) for s in failed):

@@ -35,7 +35,7 @@ def escalation_note(e: Any) -> str | None:
     """'↑ 256 with 4× steps (2/3)': the first failed rung as budget escalation left it, when escalation ran."""
     if e is None or not e.escalated or not e.complete:
         return None
-    unit = " items" if e.axis == "load" else ""
+    unit = (" item" if e.rung == 1 else " items") if e.axis == "load" else ""
     factor = e.escalated_steps // max(e.base_steps, 1)
     mark = "↑" if e.solved * 2 > e.n else "·"
     return f"{mark} {e.rung}{unit} with {factor}× steps: {e.solved}/{e.n}"
