@@ -210,15 +210,16 @@ def test_the_first_screen_cites_the_numbers(study, tmp_path):
     html = build_report(folder).read_text()
     answer = html[html.index('<section id="answer">'):html.index('<section id="findings">')]
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", answer))
-    assert "rnn reaches 2: the training budget (at 4: 0/2 by 20 steps, 3/3 by 80;" in text
+    assert "rnn reaches 2: the training budget (at 4: 0/2 by 20 steps (1/3 with the added seed), 3/3 by 80;" in text
+    assert "lru reaches 2: seed-dependent optimisation (at 4: 1/2 by 20 steps (2/3 with the added seed)" in text
     assert "holds none of 4 items: gradient decay along the path (at 1 item: 0/2 by 20 steps, 0/2 by 80;" in text
     assert "gru reaches 8 (all): no limit within the ladder; holds 2 of 4 items: the capacity of a fixed-size " \
            "state (at 4 items: 0/2 by 20 steps, 0/2 by 80; seed 0 plateau at 0.60, G ratio 3e-01" in text
     assert "cnn reaches 2: its receptive field (3 positions; an answer 4 back needs 5)" in text
     assert "transformer[positions=sinusoidal] reaches none: gradient decay along the path" in text
     assert "every G ratio below 1e-03" in text
-    assert "transformer[positions=rotary] reaches 2: seed-dependent optimisation (at 4: 1/2 by 20 steps, 1/3 by " \
-           "80; seed 0 solved at step" in text
+    assert "transformer[positions=rotary] reaches 2: seed-dependent optimisation (at 4: 1/2 by 20 steps (1/3 with " \
+           "the added seed), 1/3 by 80; seed 0 solved at step" in text
     assert "lstm reaches none: undetermined at this budget (at 2: 0/2 by 20 steps, 0/2 by 80; seed 0 at chance " \
            "at 0.14, G ratio 1e-01" in text
     assert "tcn reaches 4: undetermined at this budget (at 8: 0/2 by 20 steps, 0/2 by 80; seed 0 still rising" in text
