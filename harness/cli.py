@@ -1,4 +1,5 @@
-"""Command line: ``python run.py --suite NAME`` (the main job), ``list``, ``train``, ``report``, ``compare``.
+"""Command line: ``python run.py --suite NAME`` (the main job), ``list``, ``train``, ``report``, ``compare``,
+``noise-floor``.
 
 Bad input raises ReachError anywhere below; ``main`` prints it as one line on stderr and exits 2.
 """
@@ -20,17 +21,19 @@ from harness.config.spec import RunSpec, parse_options
 from harness.config.suites import load_suite
 from harness.errors import ReachError
 from harness.report.compare import run_compare
+from harness.report.noise import ALPHA
+from harness.report.noise_floor import run_noise_floor
 from harness.run.executors import make_executor
 from harness.run.progress import SweepProgress
 from harness.run.sweep import run_suite
 from harness.run.train import train
-from harness.store.folder import RUNS, default_out, interrupted_out, read_runs
+from harness.store.folder import RUNS, default_out, folder_prefix, interrupted_out, read_runs
 from harness.store.record import Outcome, RunRecord
 from harness.store.table import write_tables
 from learners import LEARNERS
 from tasks import TASKS
 
-SUBCOMMANDS = ("list", "train", "report", "compare", "sweep", "gpu-check")
+SUBCOMMANDS = ("list", "train", "report", "compare", "noise-floor", "sweep", "gpu-check")
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,6 +66,8 @@ def build_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, help="validation interval in steps (default 100)")
     p.add_argument("--schedule", choices=("cosine", "constant"))
     p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")
+    p.add_argument("--length-factors", type=int_list, help="also score the trained model at these multiples of its "
+                   "length, e.g. 2,4,8,16 (train short, test long)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     add_run_args(p)
 
@@ -101,6 +106,11 @@ def build_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retries", type=int, default=2, help="Ray: retries of a run lost to a dead worker")
 
 
+def add_noise_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--alpha", type=float, default=ALPHA,
+                   help=f"level of the one-sided exact tests that tell a change from noise (default {ALPHA:g})")
+
+
 def make_parser() -> Parser:
     parser = Parser(prog="run.py", description="reach: how far back can a sequence learner reach? "
                     "Main job: python run.py --suite long-range")
@@ -118,6 +128,25 @@ def make_parser() -> Parser:
                    help="largest tolerated drop in mean test accuracy per (learner, task, distance)")
     p.add_argument("--max-slowdown", type=float, default=25.0,
                    help="largest tolerated slowdown in percent (throughput or benchmark median)")
+    add_noise_args(p)
+    p.add_argument("--strict", action="store_true",
+                   help="compare exactly (one machine, torch build and thread count): any drop beyond the threshold "
+                        "and any fall of reach fails, whatever the seeds' spread")
+    p = sub.add_parser("noise-floor", help="how many cells flip by noise alone: two runs of one suite by the same "
+                       "code (other seeds, or another machine), compared cell by cell and seed by seed")
+    p.add_argument("--base", help="an existing results folder (A)")
+    p.add_argument("--other", help="a second results folder of the same suite (B): other seeds, or the same seeds "
+                   "on another machine; seeds are paired by position")
+    p.add_argument("--suite", help="instead of --base/--other: run this suite twice (built-in name or .toml)")
+    p.add_argument("--seeds", type=int_list, help="with --suite: seeds of the first run (default: the suite's)")
+    p.add_argument("--other-seeds", type=int_list,
+                   help="with --suite: seeds of the second run (default: as many, following the first's)")
+    p.add_argument("--out", help="with --suite: where the two runs go (default results/noise-floor-<suite>-"
+                   "<timestamp>); the same --out resumes them")
+    p.add_argument("--workers", type=int, help="with --suite: parallel runs (default: the number of cores)")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.02,
+                   help="the compare threshold whose false alarms are counted (default 0.02)")
+    add_noise_args(p)
     p = sub.add_parser("gpu-check", help="on a CUDA machine: the CUDA tests, every learner on the GPU, the Table 1 "
                        "probes on CPU and GPU, and a suite on the GPU with its wall time")
     p.add_argument("--out", help="where to write (default: results/gpu-check-<timestamp>)")
@@ -141,6 +170,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a sweep like Ctrl-C: workers stopped, the same command resumes
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     # the report stage imports matplotlib and seaborn (about 2 s): only the commands that draw pay for it
     from harness.report.finish import finish_sweep
@@ -160,21 +193,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                  "retries": args.retries}
     executor = make_executor(args.executor, workers, **extra)
     command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-    def terminated(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # SIGTERM ends a sweep like Ctrl-C: workers stopped, the same command resumes
-
     signal.signal(signal.SIGTERM, terminated)
-    progress = SweepProgress()
-    print(f"reach: suite '{suite.name}' -> {out} ({executor.name}, {executor.workers} worker(s))", flush=True)
-    try:
-        result = run_suite(suite, out, executor, command, progress=progress)
-    finally:
-        progress.close()
-        executor.shutdown()
+    result = sweep_into(suite, out, executor, command)
     # the probes run on this machine: as many processes as the sweep had, at most one per core
     return finish_sweep(suite, result, report=not args.no_report,
                         workers=min(executor.workers, os.cpu_count() or 1))
+
+
+def sweep_into(suite: Any, out: Path, executor: Any, command: str) -> Any:
+    """Run (or resume) ``suite`` into ``out`` on ``executor`` with the progress display, then shut the executor."""
+    progress = SweepProgress()
+    print(f"reach: suite '{suite.name}' -> {out} ({executor.name}, {executor.workers} worker(s))", flush=True)
+    try:
+        return run_suite(suite, out, executor, command, progress=progress)
+    finally:
+        progress.close()
+        executor.shutdown()
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
@@ -185,7 +219,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     }
     optional = {"d_model": "d_model", "n_layers": "n_layers", "lr": "lr", "batch_size": "batch_size",
                 "threads": "threads", "device": "device", "seq_len": "seq_len", "param_budget": "param_budget",
-                "eval_every": "eval_every", "schedule": "schedule", "max_seconds": "max_seconds"}
+                "eval_every": "eval_every", "schedule": "schedule", "max_seconds": "max_seconds",
+                "length_factors": "length_factors"}
     for attr, key in optional.items():
         value = getattr(args, attr, None)
         if value is not None:
@@ -208,7 +243,9 @@ def format_result(r: RunRecord) -> str:
         f"  parameters     {r.params:,} (d_model {r.d_model}, learner {r.learner_params:,})",
         f"  throughput     {r.tokens_per_s:,.0f} tokens/s training ({r.threads} thread(s), {r.device})",
         f"  wall time      {r.wall_seconds:.1f} s",
-    ])
+    ] + [f"  at {e['factor']:>3}x        " + (f"accuracy {e['accuracy']:.4f} (length {e['seq_len']})"
+                                            if e["accuracy"] is not None else f"not defined ({e['not_defined']})")
+         for e in r.extrapolation or []])
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -236,7 +273,50 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     return run_compare(args.base, args.new, max_accuracy_drop=args.max_accuracy_drop,
-                       max_slowdown=args.max_slowdown)
+                       max_slowdown=args.max_slowdown, strict=args.strict, alpha=args.alpha)
+
+
+def cmd_noise_floor(args: argparse.Namespace) -> int:
+    """Two existing folders (--base, --other), or the suite run twice with disjoint seeds (--suite), then the noise
+    floor between them. Exit 0: it is a measurement, not a gate."""
+    sweep_only = [f"--{name.replace('_', '-')}" for name in ("seeds", "other_seeds", "out", "workers")
+                  if getattr(args, name) is not None]
+    if args.suite is None:
+        if not args.base or not args.other:
+            raise ReachError("noise-floor needs two results folders (--base DIR --other DIR) or a suite to run twice "
+                             "(--suite NAME)")
+        if sweep_only:
+            raise ReachError(f"{', '.join(sweep_only)} go(es) with --suite (running the suite twice); with --base and "
+                             f"--other the two folders are read as they are")
+        run_noise_floor(args.base, args.other, args.max_accuracy_drop, args.alpha)
+        return 0
+    if args.base or args.other:
+        raise ReachError("pass either --suite (run it twice) or --base and --other (two existing folders), not both")
+    suite = load_suite(args.suite)
+    seeds = args.seeds or list(suite.seeds)
+    other = args.other_seeds or [max(seeds) + 1 + i for i in range(len(seeds))]
+    if len(other) != len(seeds):
+        raise ReachError(f"--other-seeds has {len(other)} seed(s) and the first run {len(seeds)}: seeds are paired by "
+                         f"position, so give both runs as many")
+    if set(other) & set(seeds):
+        raise ReachError(f"--other-seeds {','.join(map(str, other))} share seeds with --seeds "
+                         f"{','.join(map(str, seeds))}: on one machine the same seed gives the same run, so give the "
+                         f"second run disjoint seeds (another machine: run there, then --base DIR --other DIR)")
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ReachError(f"--workers must be >= 1, got {workers}")
+    root = Path(args.out) if args.out else \
+        Path("results") / f"noise-floor-{folder_prefix(suite)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    signal.signal(signal.SIGTERM, terminated)
+    outs = []
+    for run_seeds in (seeds, other):
+        out = root / ("seeds-" + "-".join(str(s) for s in run_seeds))
+        sweep_into(suite.override(seeds=run_seeds), out, make_executor("process-pool", workers), command)
+        outs.append(out)
+    print(f"reach: to measure again without running: python run.py noise-floor --base {outs[0]} --other {outs[1]}")
+    run_noise_floor(str(outs[0]), str(outs[1]), args.max_accuracy_drop, args.alpha)
+    return 0
 
 
 def cmd_gpu_check(args: argparse.Namespace) -> int:
@@ -259,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             argv = ["sweep"] + argv  # python run.py --suite NAME is the main job
         args = parser.parse_args(argv)
         commands = {"list": cmd_list, "train": cmd_train, "sweep": cmd_sweep, "report": cmd_report,
-                    "compare": cmd_compare, "gpu-check": cmd_gpu_check}
+                    "compare": cmd_compare, "noise-floor": cmd_noise_floor, "gpu-check": cmd_gpu_check}
         return commands[args.command](args)
     except ReachError as exc:
         print(f"reach: error: {exc}", file=sys.stderr)

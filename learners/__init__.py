@@ -1,7 +1,7 @@
 """Sequence learners behind one interface. ``LEARNERS`` maps a name to a :class:`Learner` subclass."""
 
 from learners.attention import LocalAttention, Transformer
-from learners.base import FAMILIES, Learner, LearnerOptionError
+from learners.base import FAMILIES, ContextLengthError, Learner, LearnerOptionError
 from learners.conv import CNN, TCN
 from learners.linear_recurrent import LRU, Mamba
 from learners.recurrent import GRU, LSTM, RNN
@@ -18,4 +18,4 @@ LEARNERS: dict[str, type[Learner]] = {
     "mamba": Mamba,
 }
 
-__all__ = ["FAMILIES", "LEARNERS", "Learner", "LearnerOptionError"]
+__all__ = ["FAMILIES", "LEARNERS", "ContextLengthError", "Learner", "LearnerOptionError"]

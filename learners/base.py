@@ -15,6 +15,10 @@ Each learner also declares its structure so that the report can set theory besid
 - ``sequential_ops(n)``: operations that must run one after another for a length-n sequence.
 - ``receptive_field(n)``: how many positions (the current one included) output t can depend on, or None
   when it is unbounded (every earlier position).
+
+A learner that is not defined beyond some length (a learned table of positions, a fixed context) raises
+:class:`ContextLengthError` on a longer input, so that the harness can score it as *not defined* there rather
+than as wrong.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ FAMILIES = ("recurrent", "convolutional", "attention", "linear-recurrent")
 
 class LearnerOptionError(ValueError):
     """An option a learner does not accept, or an impossible value."""
+
+
+class ContextLengthError(ValueError):
+    """An input longer than the learner is defined for (e.g. beyond a learned table of max_len positions)."""
 
 
 class Learner(nn.Module):

@@ -22,6 +22,9 @@ A task states:
   at t - distance[t]. Returns the problems found (empty when the sample follows the rule).
 - ``spread()``: where its dependencies may lie, as :class:`Spread` declarations (e.g. the source positions over
   their documented range), each with a proven lower bound on how often a sample shows each value.
+- ``scaled(factor)``: the same task with its sequence ``factor`` times as long and its load unchanged, for scoring
+  a trained learner past its training length (the default stretches every length; a task overrides it where its
+  length is free of its difficulty in another way, or raises TaskParameterError where it cannot scale).
 
 ``tasks.checks.check_task`` verifies all of these by sampling, with stated false-alarm rates.
 """
@@ -156,3 +159,28 @@ class Task:
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
+
+    def scaled(self, factor: int) -> Task:
+        """This task with its sequence ``factor`` times as long and the same load, vocabulary and outputs: what a
+        model trained on this task is scored on ``factor`` times past its training length.
+
+        Default: every length is stretched, the distance and (where the length is free) ``length_param`` both
+        times ``factor``, every other parameter kept; so hold's distance grows with its length while its items
+        stay, and induction's gap and prefix grow together. Raises TaskParameterError when factor is not an int
+        >= 1, when a stretched parameter leaves its range, or when the load would change with the length (a
+        task whose load is its distance must override this or cannot scale).
+        """
+        check_range(self.name, "factor", factor, 1, MAX_SIZE)
+        changes = {"distance": self.distance * factor}
+        if self.length_param is not None:
+            changes[self.length_param] = getattr(self, self.length_param) * factor
+        task = dataclasses.replace(self, **changes)
+        try:
+            same_load = task.load == self.load
+        except NotImplementedError:
+            raise TaskParameterError(f"task '{self.name}' cannot be scaled: it declares no load, so that the load "
+                                     f"stays fixed cannot be checked") from None
+        if not same_load:
+            raise TaskParameterError(f"task '{self.name}' cannot be scaled: its load ({self.load}) would grow with "
+                                     f"its length (to {task.load})")
+        return task

@@ -13,7 +13,8 @@ What is checked: the declarations (name, summary, kind, a frozen dataclass whose
 ``distance``, vocabulary xor features, output size, baseline, load), batch shapes and dtypes, value ranges
 (tokens inside the vocabulary, class targets inside the output size), the mask/distance contract (distance
 > 0 exactly at scored positions, every dependency inside the sequence, loss positions cover the scored
-ones), determinism under the generator passed in, no use of the global RNG, and parameter validation. Then the
+ones), determinism under the generator passed in, no use of the global RNG, parameter validation, and ``scaled``
+(same vocabulary and load, a longer sequence). Then the
 science, by sampling with fixed seeds, each with its false-alarm rate (the probability that a correct task fails)
 in its docstring:
 
@@ -223,6 +224,25 @@ def check_rule(cls: type[Task], distance: int, **params: Any) -> None:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise AssertionError(f"{cls.name} at distance {distance}: sample {i} breaks the task's rule: "
                                  f"{'; '.join(map(str, problems[:3]))}{more}")
+
+
+def check_scaled(cls: type[Task], distance: int, **params: Any) -> None:
+    """``scaled(1)`` is the task; ``scaled(2)`` (unless it raises TaskParameterError: the task cannot scale) is a
+    task of the same class with the same kind, vocabulary, outputs and load, longer but at most twice as long, whose
+    samples follow its rule: a model trained on the task can be scored on it."""
+    task = build(cls, distance, **params)
+    try:
+        longer = task.scaled(2)
+    except TaskParameterError:
+        return
+    assert task.scaled(1) == task, f"{cls.name}: scaled(1) is not the task itself"
+    kept = ("kind", "input_vocab", "n_features", "output_size", "load")
+    changed = [k for k in kept if getattr(longer, k) != getattr(task, k)]
+    assert type(longer) is cls and not changed, f"{cls.name}: scaled(2) changes {changed or 'the class'}"
+    assert task.seq_len < longer.seq_len <= 2 * task.seq_len, \
+        f"{cls.name}: scaled(2) has length {longer.seq_len}, not in ({task.seq_len}, {2 * task.seq_len}]"
+    bad = [p for one in sample(longer, BATCH, seed=RULE_SEED).samples() for p in longer.rule(one)]
+    assert not bad, f"{cls.name}: scaled(2) samples break its rule: {'; '.join(map(str, bad[:3]))}"
 
 
 SPREAD_FALSE_ALARM = 1e-9
@@ -463,7 +483,7 @@ def check_baseline(cls: type[Task], distance: int, **params: Any) -> None:
 
 
 CHECKS = (check_declarations, check_shapes_and_dtypes, check_values_and_distance, check_deterministic,
-          check_no_global_rng, check_rejects_bad_parameters, check_rule, check_spread, check_baseline)
+          check_no_global_rng, check_rejects_bad_parameters, check_rule, check_scaled, check_spread, check_baseline)
 
 
 def check_task(cls: type[Task], *, distances: Iterable[int] = DISTANCES, **params: Any) -> None:

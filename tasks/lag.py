@@ -6,10 +6,13 @@ k steps back. Memoryless baseline: chance, accuracy 1/vocab, cross-entropy ln(vo
 
 Load: k. Every step asks for the token k back, so the k latest tokens must all be held at once.
 Spread: the sources are the positions 0 .. scored - 1, every one in every sample.
+Scaled by f: the distance (so the load) stays k and the scored positions grow to f·(k + scored) - k, so the
+sequence is exactly f times as long: a learner that has learnt "the token k back" is right at every length.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -65,6 +68,11 @@ class Lag(Task):
 
     def spread(self) -> list[Spread]:
         return [Spread("source position", Sample.sources, range(self.scored), 1.0)]
+
+    def scaled(self, factor: int) -> Lag:
+        """The same lag over a sequence ``factor`` times as long (its load is its distance, so that stays)."""
+        check_range(self.name, "factor", factor, 1, MAX_SIZE)
+        return dataclasses.replace(self, scored=factor * self.seq_len - self.distance)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         check_range(self.name, "batch_size", batch_size, 1)

@@ -15,7 +15,8 @@ from rich.console import Console
 
 from harness.config.suites import Suite
 from harness.errors import ReachError
-from harness.report.compare import cells, compare_results, run_compare
+from harness.report.compare import run_compare
+from harness.report.compare_runs import cells, compare_results
 from harness.run.executors import InProcessExecutor
 from harness.run.sweep import run_suite
 from harness.store.record import RunRecord
@@ -289,19 +290,23 @@ def verdict(base, new, **kw):
     return compare_results(recs(base), recs(new), **kw)
 
 
-def test_accuracy_drop_exactly_at_the_threshold_passes_and_just_beyond_fails():
+@pytest.mark.parametrize("strict", [True, False])
+def test_accuracy_drop_exactly_at_the_threshold_passes_and_just_beyond_fails(strict):
+    """The threshold, in both modes; every NEW seed here is below every BASE seed, so the noise-aware rule adds only
+    its evidence (the least p two seeds a side allow)."""
+    evidence = "" if strict else ", no NEW seed as good as any BASE seed: p = 1/6, the least p 2 seeds a side allow"
     base = [record(acc=0.75, seed=s) for s in (0, 1)]
     at = [record(acc=0.5, seed=s) for s in (0, 1)]  # a drop of exactly 0.25 (binary fractions: no rounding)
-    assert verdict(base, at, max_accuracy_drop=0.25).regressions == []
+    assert verdict(base, at, max_accuracy_drop=0.25, strict=strict).regressions == []
     beyond = [record(acc=0.5, seed=0), record(acc=0.49, seed=1)]  # mean 0.495: a drop of 0.255
-    assert verdict(base, beyond, max_accuracy_drop=0.25).regressions == [
-        "tcn on lag at distance 4: mean test accuracy fell 0.750 → 0.495 (-0.255, more than 0.25)"]
+    assert verdict(base, beyond, max_accuracy_drop=0.25, strict=strict).regressions == [
+        "tcn on lag at distance 4: mean test accuracy fell 0.750 → 0.495 (-0.255, more than 0.25)" + evidence]
     # the mean over seeds decides, not one seed; a rise is never a regression
     mixed = [record(acc=1.0, seed=0), record(acc=0.5, seed=1)]
-    assert verdict(base, mixed, max_accuracy_drop=0.25).regressions == []
-    assert verdict(at, base, max_accuracy_drop=0.0).regressions == []
-    assert verdict(base, at).regressions == [
-        "tcn on lag at distance 4: mean test accuracy fell 0.750 → 0.500 (-0.250, more than 0.02)"]
+    assert verdict(base, mixed, max_accuracy_drop=0.25, strict=strict).regressions == []
+    assert verdict(at, base, max_accuracy_drop=0.0, strict=strict).regressions == []
+    assert verdict(base, at, strict=strict).regressions == [
+        "tcn on lag at distance 4: mean test accuracy fell 0.750 → 0.500 (-0.250, more than 0.02)" + evidence]
 
 
 def test_runs_that_raise_in_new():
@@ -323,8 +328,11 @@ def test_reach_fall_on_the_rungs_both_sides_planned():
         return [record(distance=d, seed=s, acc=a) for d, a in zip(distances, accs) for s in (0, 1)]
 
     base = ladder([1.0, 1.0, 0.5])
-    assert verdict(base, ladder([1.0, 0.5, 0.5]), max_accuracy_drop=1).regressions == [
+    assert verdict(base, ladder([1.0, 0.5, 0.5]), max_accuracy_drop=1, strict=True).regressions == [
         "reach of tcn on lag fell from 8 to 4"]
+    assert verdict(base, ladder([1.0, 0.5, 0.5]), max_accuracy_drop=1).regressions == [
+        "reach of tcn on lag fell from 8 to 4: at distance 8 2/2 seeds solved in BASE, 0/2 in NEW (no NEW seed as "
+        "good as any BASE seed: p = 1/6, the least p 2 seeds a side allow)"]
     assert verdict(base, ladder([1.0, 1.0, 1.0])).regressions == []  # reach grew
     # NEW did not plan 16 and BASE failed it: reach on the common rungs (4, 8) is unchanged
     assert verdict(base, ladder([1.0, 1.0], distances=(4, 8))).regressions == []
@@ -348,6 +356,11 @@ def test_capacity_fall_on_a_load_ladder_says_capacity():
                 for c, a in zip(plan, accs)]
 
     result = compare_results(side([1.0, 1.0]), side([1.0, 0.5]), max_accuracy_drop=1, plan_base=plan, plan_new=plan)
+    assert result.regressions == ["capacity of gru on hold[distance=8] fell from 2 to 1: at load 2 1/1 seeds solved in "
+                                  "BASE, 0/1 in NEW (no NEW seed as good as any BASE seed: p = 1/2, the least p 1 seed "
+                                  "a side allow)"]
+    result = compare_results(side([1.0, 1.0]), side([1.0, 0.5]), max_accuracy_drop=1, plan_base=plan, plan_new=plan,
+                             strict=True)
     assert result.regressions == ["capacity of gru on hold[distance=8] fell from 2 to 1"]
 
 
@@ -444,12 +457,33 @@ def test_long_tables_show_only_changed_cells():
 
 def test_run_compare_prints_the_verdict_and_returns_the_exit_code(tmp_path):
     base = folder(tmp_path, "a", grid())
-    code, text = compare(base, folder(tmp_path, "b", grid()), max_slowdown=0)  # 0 is a valid threshold
+    same = folder(tmp_path, "b", grid())
+    code, text = compare(base, same, max_slowdown=0)  # 0 is a valid threshold
+    assert code == 0
+    assert text.splitlines()[-1] == "no regression beyond noise: accuracy within 0.02 or within its seeds' spread, " \
+                                    "reach kept or within noise, no run raising, no slowdown beyond 0%"
+    lines = text.splitlines()
+    assert lines[0] == f"compare: BASE {base}  →  NEW {tmp_path / 'b'}"
+    # the machines and the rule come first
+    assert lines[1].startswith("same machine (CPU 'cpu A', torch —, — thread(s) per run)")
+    assert lines[2].startswith("rule: noise-aware: a cell is worse only beyond its seeds' own spread")
+    code, text = compare(base, same, max_slowdown=0, strict=True)
     assert code == 0
     assert text.splitlines()[-1] == "no regression: accuracy within 0.02, reach kept, no run raising, no slowdown " \
                                     "beyond 0%"
-    assert text.splitlines()[0] == f"compare: BASE {base}  →  NEW {tmp_path / 'b'}"
-    code, text = compare(base, folder(tmp_path, "c", grid(tcn8={"acc": 0.95}, lstm4={"tps": 1000.0})))
+    assert text.splitlines()[2].startswith("rule: strict (--strict): a fall of mean test accuracy by more than 0.02")
+    worse = folder(tmp_path, "c", grid(tcn8={"acc": 0.95}, lstm4={"tps": 1000.0}))
+    code, text = compare(base, worse)
+    assert code == 1
+    lines = text.splitlines()
+    at = lines.index("REGRESSION: NEW is worse than BASE in 3 way(s):")
+    two = "no NEW seed as good as any BASE seed: p = 1/6, the least p 2 seeds a side allow"
+    assert lines[at + 1:] == [f"  - reach of tcn on lag fell from 8 to 4: at distance 8 2/2 seeds solved in BASE, 0/2 "
+                              f"in NEW ({two})",
+                              f"  - tcn on lag at distance 8: mean test accuracy fell 1.000 → 0.950 (-0.050, more than "
+                              f"0.02), {two}",
+                              "  - lstm: training throughput 450% slower (median over 2 cell(s)), more than 25%"]
+    code, text = compare(base, worse, strict=True)
     assert code == 1
     lines = text.splitlines()
     at = lines.index("REGRESSION: NEW is worse than BASE in 3 way(s):")
@@ -473,8 +507,9 @@ def test_thresholds_must_be_finite_and_not_negative(tmp_path, kw, message):
 
 
 def test_the_printed_tables_cell_by_cell():
-    """Every heading, column (header and alignment) and cell of the three tables compare prints, on a comparison
-    with one regression of each kind: tcn lost distance 8 (one seed fell, one raised) and got slower, lstm did not."""
+    """Every heading, column (header and alignment) and cell of the three tables --strict prints (today's exact
+    comparison), on a comparison with one regression of each kind: tcn lost distance 8 (one seed fell, one raised)
+    and got slower, lstm did not."""
     def side(new):
         out = []
         for s in (0, 1):
@@ -485,7 +520,7 @@ def test_the_printed_tables_cell_by_cell():
                           record(learner="tcn", distance=8, seed=1, outcome="error")]
         return out + [record(learner="tcn", distance=8, seed=s, steps=100 + 100 * s) for s in (0, 1)]
 
-    result = compare_results(recs(side(False)), recs(side(True)))
+    result = compare_results(recs(side(False)), recs(side(True)), strict=True)
     bad, ok = "[bold red]REGRESSED[/]", "ok"
     expected = [
         ("reach: largest distance (capacity: largest load) up to which every rung is solved in a majority of seeds "
@@ -566,9 +601,10 @@ def test_long_lines_are_printed_whole_on_a_narrow_console(tmp_path):
     lines = console.export_text().splitlines()
     for whole in (f"compare: BASE {base}  →  NEW {new}",
                   "test accuracy per distance (or load): mean [min–max] over seeds (fails if it drops by more than "
-                  "0.02); steps to solve: mean over solved seeds",
+                  "0.02 and beyond its seeds' spread); steps to solve: mean over solved seeds",
                   "note: different suites: BASE 'smoke', NEW 'other'; only their common cells are compared",
-                  "  - tcn on lag at distance 8: mean test accuracy fell 1.000 → 0.950 (-0.050, more than 0.02)"):
+                  "  - tcn on lag at distance 8: mean test accuracy fell 1.000 → 0.950 (-0.050, more than 0.02), no "
+                  "NEW seed as good as any BASE seed: p = 1/6, the least p 2 seeds a side allow"):
         assert whole in lines, whole
 
 
@@ -581,7 +617,9 @@ def test_default_thresholds(tmp_path):
     assert code == 1 and "more than 25%" in text
     dropped = grid(tcn4={"acc": 0.979})  # a drop of 0.021 at distance 4 (and below the threshold: reach falls)
     assert "tcn on lag at distance 4: mean test accuracy fell 1.000 → 0.979 (-0.021, more than 0.02)" in \
-        verdict(base, dropped).regressions
+        verdict(base, dropped, strict=True).regressions
+    assert "tcn on lag at distance 4: mean test accuracy fell 1.000 → 0.979 (-0.021, more than 0.02), no NEW seed as " \
+        "good as any BASE seed: p = 1/6, the least p 2 seeds a side allow" in verdict(base, dropped).regressions
     code, text = compare(folder(tmp_path, "c", base), folder(tmp_path, "d", dropped))
     assert code == 1 and "(-0.021, more than 0.02)" in text
 

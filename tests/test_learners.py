@@ -22,7 +22,9 @@ SMALL: dict[str, dict] = {"cnn": {"kernel_size": 3}, "tcn": {"kernel_size": 2, "
                           "local-attention": {"window": 4}}
 CASES = [(name, SMALL.get(name, {})) for name in LEARNERS]
 CASES += [("transformer", {"positions": p}) for p in POSITIONS if p != Transformer.OPTIONS["positions"]]
-CASES += [("local-attention", {"window": 4, "positions": p}) for p in ("learned", "rotary", "relative")]
+CASES += [("local-attention", {"window": 4, "positions": p}) for p in ("learned", "rotary", "relative", "alibi")]
+CASES += [("transformer", {"positions": "relative", "max_offset": 3}),  # offsets past 3 share the last bias
+          ("local-attention", {"window": 4, "positions": "relative", "max_offset": 2})]
 CASES += [("local-attention", {"window": 5, "positions": "relative"}),  # LENGTH not a multiple of window
           ("tcn", {"kernel_size": 3, "levels": 1}), ("lstm", {"dropout": 0.1}),
           ("lru", {"chunk": 5}), ("mamba", {"chunk": 5}),  # six chunks of the checked sequence, the last padded

@@ -9,6 +9,7 @@ from harness.config.builtin import BUILTIN_SUITES
 from harness.config.suites import Suite, load_suite
 from harness.errors import ReachError
 from learners import LEARNERS
+from learners.attention import POSITIONS
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_SUITES))
@@ -46,6 +47,22 @@ def test_smoke_and_long_range_cover_every_learner():
     for name in ("copy", "selection", "recall"):  # position schemes are compared where the data move
         topic = {e.get("options", {}).get("positions") for e in load_suite(name).learners if e["name"] == "transformer"}
         assert {"sinusoidal", "rotary", "relative"} <= topic, name
+
+
+def test_extrapolation_covers_every_learner_and_position_scheme():
+    suite = load_suite("extrapolation")
+    assert {entry["name"] for entry in suite.learners} == set(LEARNERS)
+    schemes = {e["options"]["positions"] for e in suite.learners if e["name"] == "transformer"}
+    assert schemes == set(POSITIONS)
+    assert [e["lr"] for e in suite.learners if e.get("options", {}).get("positions") == "alibi"] == \
+        [e["lr"] for e in suite.learners if e["name"] == "transformer" and e["options"]["positions"] == "rotary"]
+    specs = suite.specs()
+    assert len(suite.seeds) == 3 and len(specs) == 3 * 2 * len(suite.learners)
+    assert {s.schedule for s in specs} == {"constant"}
+    assert {tuple(s.length_factors) for s in specs} == {(1, 2, 4, 8, 16)}
+    tasks = {s.task: s.task_obj for s in specs}
+    assert tasks["induction"].vocab == 16 and tasks["induction"].seq_len == 32 and tasks["induction"].min_gap == 2
+    assert tasks["hold"].load == 1 and tasks["hold"].scaled(16).load == 1 and tasks["hold"].scaled(16).distance == 512
 
 
 def test_overrides_filter_and_replace():

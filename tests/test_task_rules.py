@@ -78,6 +78,21 @@ def test_induction_rule():
     assert task.rule(edit(s, targets={second: wrong})) == [f"target at {second} is {wrong}, expected {x[first + 1]}"]
     assert task.rule(edit(s, distance={second: 2})) == [
         f"dependency (t - distance) at {second} is {second - 2}, expected {first}"]
+
+
+def test_induction_rule_with_a_range_of_gaps():
+    task = Induction(distance=6, vocab=4, prefix=3, min_gap=2)
+    s = draw(task)
+    x = s.inputs
+    first, second = [t for t, v in enumerate(x) if v == 4]
+    assert task.rule(s) == [] and 2 <= second - first <= 6
+    assert (first, second) == (0, 3) and len(x) == 9  # seed 0
+    far = edit(s, inputs={3: 0, 7: 4}, mask={3: False, 7: True}, loss_mask={3: False, 7: True})  # 7 apart
+    assert task.rule(far) == ["triggers at [0, 7], expected two, 2 to 6 apart, the first in [0, 3)"]
+    near = edit(s, inputs={3: 0, 1: 4}, mask={3: False, 1: True}, loss_mask={3: False, 1: True})  # 1 apart
+    assert task.rule(near) == ["triggers at [0, 1], expected two, 2 to 6 apart, the first in [0, 3)"]
+    assert task.rule(edit(s, distance={second: second - first - 1})) == [
+        f"dependency (t - distance) at {second} is {first + 1}, expected {first}"]
     assert task.rule(edit(s, mask={second: False}, loss_mask={second: False})) == [
         f"scored positions are [], expected [{second}]"]
 

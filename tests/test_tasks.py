@@ -221,6 +221,22 @@ def test_induction_dependency(distance):
     assert torch.equal(b.inputs[rows, src + 1], b.targets[b.mask])
 
 
+def test_induction_gaps_are_uniform_from_min_gap_to_distance():
+    task = make("induction", 12, vocab=4, prefix=5, min_gap=3)
+    b = sample(task, batch_size=4000)
+    gaps = b.distance[b.mask]
+    counts = torch.bincount(gaps, minlength=13)[3:]
+    assert gaps.min() == 3 and gaps.max() == 12 and (counts - 400).abs().max() < 80  # 10 gaps, 400 each
+    rows, src = look_back(b)
+    assert (b.inputs[rows, src] == task.trigger).all() and (b.inputs[rows, src + gaps] == task.trigger).all()
+    assert torch.equal(b.inputs[rows, src + 1], b.targets[b.mask])
+    assert sample(make("induction", 12, vocab=4, prefix=5), batch_size=64).distance.max() == 12  # fixed gap
+    with pytest.raises(TaskParameterError, match="min_gap must be 0"):
+        make("induction", 12, min_gap=1)
+    with pytest.raises(TaskParameterError, match=r"min_gap must be in \[0, 12\]"):
+        make("induction", 12, min_gap=13)
+
+
 @pytest.mark.parametrize(("distance", "n_items"), [(1, 1), (4, 1), (4, 4), (40, 1), (40, 16)])
 def test_hold_dependency(distance, n_items):
     task = make("hold", distance, n_items=n_items, alphabet=5)
@@ -666,7 +682,9 @@ VALID_PARAMS: dict[str, st.SearchStrategy[dict]] = {
     "recall": up_to(1, 7).flatmap(lambda n: st.fixed_dictionaries(
         {"distance": up_to(n, 48), "n_pairs": st.just(n), "vocab": st.integers(max(2, n), 4096).map(lambda h: 2 * h),
          "alpha": st.floats(0.01, 1.0)})),
-    "induction": st.fixed_dictionaries({"distance": up_to(2, 30), "vocab": up_to(2, 10), "prefix": up_to(1, 11)}),
+    "induction": up_to(2, 30).flatmap(lambda d: st.fixed_dictionaries(
+        {"distance": st.just(d), "vocab": up_to(2, 10), "prefix": up_to(1, 11),
+         "min_gap": st.just(0) | st.integers(2, d)})),
 }
 CONTRACT_AND_RULE = (check_declarations, check_shapes_and_dtypes, check_values_and_distance, check_deterministic,
                      check_rule, check_spread)

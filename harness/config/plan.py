@@ -34,6 +34,8 @@ from harness.config.spec import RunSpec
 from harness.errors import ReachError
 
 DISTANCE, LOAD = "distance", "load"
+# A cell's stage: the suite's own grid, or budget escalation at a ladder's first failed rung (harness.run.escalation)
+BASE, EXTRA_SEED, ESCALATED = "base", "extra seed", "escalated"
 LEARNER_ENTRY_KEYS = ("name", "options", "label")  # keys of an entry that are not RunSpec fields
 TASK_ENTRY_KEYS = ("name", "params", "distances", "loads", "label", "learners")
 # RunSpec's own defaults, for settings neither the suite's [defaults] nor an entry sets
@@ -43,7 +45,10 @@ SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec) if f.def
 @dataclass(frozen=True)
 class Cell:
     """One planned run as the suite sees it: which task configuration and learner configuration it belongs to,
-    its rung on that configuration's ladder (a distance, or a load), its seed, and the spec that runs it."""
+    its rung on that configuration's ladder (a distance, or a load), its seed, and the spec that runs it.
+
+    ``stage`` is BASE for the suite's grid; budget escalation adds EXTRA_SEED cells (a seed beyond the suite's, at
+    the base budget) and ESCALATED cells (``parent``'s run continued to a larger budget)."""
 
     task: str  # the task configuration's label
     axis: str  # DISTANCE or LOAD: what the rungs of this task configuration vary
@@ -51,6 +56,8 @@ class Cell:
     learner: str  # the learner configuration's label
     seed: int
     spec: RunSpec
+    stage: str = BASE
+    parent: str | None = None  # ESCALATED: the id of the run it continues
 
 
 def _identity(resolved: dict[str, Any], entry: dict[str, Any], defaults: dict[str, Any],

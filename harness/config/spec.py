@@ -31,6 +31,13 @@ SCHEDULES = ("cosine", "constant")
 DEVICES = ("cpu", "cuda", "auto")
 # Fields that say how a run executes or is shown, not what it computes: left out of the id.
 EXECUTION_FIELDS = ("threads", "label")
+# Fields added after results were first stored: left out of the id while unset, so every earlier id stays valid
+# (a folder written before them resumes, reports and compares as it did).
+LATER_FIELDS = ("continues", "length_factors")
+# The longest sequence a trained model is scored on (length_factors x the training length). Evaluation batches
+# shrink with the length (harness.run.extrapolate), so dense attention's logits stay within 64 MiB per head and layer
+# even here; the cap keeps one sequence's logits (4 heads x 4096² floats, 256 MiB) within a laptop's memory.
+MAX_TEST_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,18 @@ class RunSpec:
     eval_every: int = 100
     val_batches: int = 4
     test_batches: int = 16
+    # also score the trained model, without retraining, on the task scaled to these multiples of its length
+    # (Task.scaled; 1 is always the test evaluation itself); None: only at the training length
+    length_factors: list[int] | None = None
     solve_threshold: float = 0.99
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
     label: str | None = None  # the learner configuration's name in tables; None: learner[options]
+    # the id of the run whose final state this run continues (budget escalation, harness.run.escalation): it
+    # trains on from that run's last step to ``steps``; under a constant schedule the same numbers as a fresh run
+    # of ``steps`` steps, at the cost of the extra steps only
+    continues: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -92,7 +106,8 @@ class RunSpec:
 
     @property
     def id(self) -> str:
-        content = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_FIELDS}
+        content = {k: v for k, v in self.to_dict().items()
+                   if k not in EXECUTION_FIELDS and not (k in LATER_FIELDS and v is None)}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -140,16 +155,44 @@ class RunSpec:
              f"label must be a non-empty string when given, got {self.label!r}")
         need(self.param_budget is None or (isinstance(self.param_budget, int) and self.param_budget > 0),
              f"param_budget must be a positive integer when given, got {self.param_budget!r}")
+        need(self.continues is None or (isinstance(self.continues, str) and len(self.continues) == 12
+                                        and all(c in "0123456789abcdef" for c in self.continues)),
+             f"continues must be the 12-character id of a run, got {self.continues!r}")
+        need(self.continues is None or self.schedule == "constant",
+             "continues needs schedule = \"constant\": a cosine schedule is tied to its horizon and cannot be "
+             "continued to a larger budget (Hagele et al. 2024)")
         need(isinstance(self.task_params, dict), "task_params must be a table/dict")
         need(isinstance(self.learner_options, dict), "learner_options must be a table/dict")
         need("distance" not in self.task_params, "give the distance as 'distance', not inside task_params")
         task = self.task_obj  # validates task name and parameters
+        self._validate_length_factors(task)
         cls = learner_class(self.learner)
         try:
             cls.resolve_options(dict(self.learner_options))
         except LearnerOptionError as exc:
             raise ReachError(str(exc)) from None
         need(task.seq_len >= 1, "the task's sequence is empty")
+
+    def _validate_length_factors(self, task: Task) -> None:
+        factors = self.length_factors
+        if factors is None:
+            return
+        if isinstance(factors, tuple):
+            factors = list(factors)
+            object.__setattr__(self, "length_factors", factors)
+        if not (isinstance(factors, list) and factors
+                and all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in factors)
+                and all(a < b for a, b in zip(factors, factors[1:]))):
+            raise ReachError(f"run spec: length_factors must be a non-empty list of increasing integers >= 1 "
+                             f"(multiples of the training length), got {factors!r}")
+        try:
+            longest = task.scaled(factors[-1])
+        except TaskParameterError as exc:
+            raise ReachError(f"run spec: length_factors: {exc}") from None
+        if longest.seq_len > MAX_TEST_LENGTH:
+            raise ReachError(f"run spec: length_factors: {factors[-1]}x the training length gives sequences of "
+                             f"{longest.seq_len} positions, over the cap of {MAX_TEST_LENGTH}; use smaller factors "
+                             f"or a shorter training length")
 
 
 def make_task(name: str, distance: int, params: dict[str, Any], seq_len: int | None = None) -> Task:

@@ -21,6 +21,9 @@ there is one path from a suite description to specs. The schema (every table rej
     distances = [16]
     loads = [1, 2, 4, 8]         # ... or a load ladder at one distance (tasks with a load parameter)
     [probes.gradient]            # optional: probe name -> its options (see harness.config.probes)
+    [escalate]                   # optional: budget escalation at each ladder's first failed rung
+    factor = 4                   # the failed runs continue to factor x their steps (schedule "constant")
+    seeds = 3                    # seeds added where the seeds disagree, up to this many at that rung
 
 Precedence for a RunSpec field: defaults < task entry < learner entry. Each entry is one configuration; how
 configurations are labelled and planned is harness.config.plan.
@@ -43,9 +46,12 @@ from harness.config.spec import RunSpec
 from harness.errors import ReachError
 from harness.text import did_you_mean
 
-SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "tasks", "probes", "calibrate")
+SUITE_KEYS = ("name", "description", "seeds", "prune", "defaults", "learners", "tasks", "probes", "calibrate",
+              "escalate")
+ESCALATE_KEYS = ("factor", "seeds")
 SPEC_FIELDS = tuple(f for f in RunSpec.field_names() if f not in ("task", "learner", "distance", "seed",
-                                                                  "task_params", "learner_options", "label"))
+                                                                  "task_params", "learner_options", "label",
+                                                                  "continues"))
 LEARNER_KEYS = ("name", "options", "label") + SPEC_FIELDS
 TASK_KEYS = ("name", "distances", "loads", "params", "label", "learners") + SPEC_FIELDS
 
@@ -70,6 +76,7 @@ class Suite:
     tasks: list[dict[str, Any]]
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibrate: list[str] = field(default_factory=list)  # settings chosen on validation (harness.report.calibration)
+    escalate: dict[str, int] | None = None  # {"factor": ..., "seeds": ...}: harness.run.escalation
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> Suite:
@@ -110,13 +117,21 @@ class Suite:
         calibrate = data.get("calibrate", [])
         if not (isinstance(calibrate, list) and all(isinstance(k, str) and k for k in calibrate)):
             raise ReachError(f"{where}: 'calibrate' must be a list of setting names, e.g. [\"lr\"]")
+        escalate = _escalate(data.get("escalate"), where)
         suite = cls(name=name, description=data.get("description", ""), seeds=seeds,
                     prune=bool(data.get("prune", True)), defaults=defaults, learners=learners, tasks=tasks,
-                    probes=probes, calibrate=calibrate)
+                    probes=probes, calibrate=calibrate, escalate=escalate)
         try:
-            suite.plan()  # validate every configuration and spec now, before anything runs
+            cells = suite.plan()  # validate every configuration and spec now, before anything runs
         except ReachError as exc:
             raise ReachError(exc if str(exc).startswith(where) else f"{where}: {exc}") from None
+        if escalate is not None:
+            cosine = sorted({c.learner for c in cells if c.spec.schedule != "constant"})
+            if cosine:
+                raise ReachError(f"{where}: [escalate] continues failed runs to a larger budget, which needs "
+                                 f"schedule = \"constant\" (a cosine schedule cannot be continued past its horizon); "
+                                 f"{', '.join(cosine)} run with another schedule: set schedule = \"constant\" in "
+                                 f"[defaults], or drop [escalate]")
         return suite
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +141,8 @@ class Suite:
             out["probes"] = self.probes
         if self.calibrate:
             out["calibrate"] = self.calibrate
+        if self.escalate:
+            out["escalate"] = self.escalate
         return out
 
     def to_toml(self) -> str:
@@ -181,6 +198,19 @@ class Suite:
             for entry in data["tasks"] + data["learners"]:
                 entry.pop("device", None)
         return Suite.from_dict(data, where=f"suite '{self.name}' with overrides")
+
+
+def _escalate(table: Any, where: str) -> dict[str, int] | None:
+    """The [escalate] table, validated, with its defaults filled in (None when the suite has none)."""
+    if table is None:
+        return None
+    _check_keys(table, ESCALATE_KEYS, f"{where} [escalate]")
+    out = {"factor": 4, "seeds": 3, **table}
+    for key, low in (("factor", 2), ("seeds", 1)):
+        value = out[key]
+        if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= 100):
+            raise ReachError(f"{where} [escalate]: '{key}' must be an integer from {low} to 100, got {value!r}")
+    return out
 
 
 def _drop_none(value: Any) -> Any:

@@ -14,17 +14,20 @@ import pandas as pd
 from harness.config.spec import make_task
 from harness.errors import ReachError
 from harness.measure.table1 import TABLE1_COMPACT_COLUMNS, table1_compact
-from harness.report import analysis, plots, probe_plots
+from harness.report import analysis, extrapolation, plots, probe_plots
+from harness.report.extrapolation_plot import extrapolation_figure
 from harness.report.load import Loaded
 from harness.store.record import Outcome, RunRecord
 from harness.text import MISSING
 
 RUN_FIGURES = ("summary", "accuracy_vs_distance", "capacity_vs_load", "steps_to_solve", "learning_curves",
-               "accuracy_by_position_distance")
+               "accuracy_by_position_distance", "reach_vs_compute", "extrapolation")
 TITLES = {"summary": "The study at a glance: reach per learner and task",
           "accuracy_vs_distance": "Accuracy against distance", "capacity_vs_load": "Capacity: accuracy against load",
           "steps_to_solve": "Steps to solve against distance", "learning_curves": "Learning curves",
-          "accuracy_by_position_distance": "Accuracy by per-position distance"}
+          "accuracy_by_position_distance": "Accuracy by per-position distance",
+          "reach_vs_compute": "Reach against training compute",
+          "extrapolation": "Train short, test long: accuracy against test length ÷ training length"}
 
 PAPER_TABLE1 = [  # Vaswani et al. 2017, Table 1, and the row reach adds (not in the paper)
     ("self-attention", "O(n²·d)", "O(1)", "O(1)", True),
@@ -92,8 +95,9 @@ def embed(path_png: Path) -> str:
 
 def make_figures(loaded: Loaded, frame: pd.DataFrame, summary: pd.DataFrame, cells: pd.DataFrame,
                  style: plots.Style, order: list[str], paths: dict[str, str],
-                 fig_dir: Path) -> dict[str, dict[str, Any]]:
-    """key -> {key, title, b64, facts, png, svg} for every figure that has data (captions: captions.j2)."""
+                 fig_dir: Path, compute: list[Any] | None = None) -> dict[str, dict[str, Any]]:
+    """key -> {key, title, b64, facts, png, svg} for every figure that has data (captions: captions.j2);
+    ``compute``: harness.report.compute.rung_compute of the sweep, for reach against training compute."""
     out: dict[str, dict[str, Any]] = {}
     records = {r.id: r for r in loaded.records + loaded.pending}
     threshold = float(frame.solve_threshold.dropna().iloc[0]) if frame.solve_threshold.notna().any() else 0.99
@@ -143,6 +147,14 @@ def make_figures(loaded: Loaded, frame: pd.DataFrame, summary: pd.DataFrame, cel
         if len(b):
             baselines[task] = float(b.mean())
     keep("accuracy_by_position_distance", plots.breakdown_figure(table, panels, style, baselines), {"tasks": mixed})
+    if compute:
+        keep("reach_vs_compute", plots.compute_figure(compute, style))
+    cells = extrapolation.length_cells(extrapolation.length_frame(loaded, frame))
+    if len(cells):
+        chance = pd.to_numeric(frame.baseline_accuracy, errors="coerce").groupby(frame.task).mean().dropna().to_dict()
+        keep("extrapolation", extrapolation_figure(cells, style, chance), {"not_defined": [
+            f"{row.label} on {row.task} from {row.factor}×" for row in cells[cells.scored == 0]
+            .sort_values("factor").groupby(["task", "label"]).first().reset_index().itertuples()]})
     return out
 
 

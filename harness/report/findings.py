@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.config.plan import DISTANCE, LOAD
 from harness.report.structure import Structure
-from harness.report.verdict import ABSOLUTE_POSITIONS, Verdict
+from harness.report.verdict import Verdict
 from harness.store.record import OUTCOMES, Outcome, RunRecord
 
 FACT, AGAINST, WARNING = "fact", "against", "warning"
@@ -28,7 +28,9 @@ THEMES = {"reach": "Reach per task", "path": "Path length and gradients", "field
           "positions": "Positions", "capacity": "Memory load and capacity", "cost": "Cost and parallelism",
           "sweep": "The sweep itself"}
 AT_BASELINE = 0.02  # an unsolved run within this much accuracy of the memoryless baseline learned nothing usable
-RELATIVE_POSITIONS = ("relative", "rotary")
+RELATIVE_POSITIONS = ("relative", "rotary", "alibi")  # logits that depend on t - s only
+
+ABSOLUTE_POSITIONS = ("sinusoidal", "learned")  # positions added to the input once, not offsets
 
 
 @dataclass(frozen=True)

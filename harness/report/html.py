@@ -17,6 +17,7 @@ interrupted one (planned runs without a record are "pending" and count as not so
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -28,15 +29,18 @@ from matplotlib.colors import to_hex
 
 from harness.config.builtin import BUILTIN_SUITES
 from harness.errors import ReachError
-from harness.report import analysis, literature, probe_findings
+from harness.report import analysis, extrapolation, literature, probe_findings
 from harness.report.calibration import calibrate
+from harness.report.compute import RungCompute, compute_table, rung_compute
+from harness.report.evidence import LadderEvidence, ladder_evidence
 from harness.report.figures import RUN_FIGURES, embed, make_figures, probes_section
 from harness.report.findings import THEMES, Finding, capacity, path_and_fields, positions, sweep, task_reach, threats
 from harness.report.load import Loaded, load_folder
 from harness.report.plots import Style
 from harness.report.structure import Structure
 from harness.report.tables import budgets_table, common_settings, provenance, reach_grid, rung_grids, runs_rows
-from harness.report.verdict import constant_load_ladder, verdict
+from harness.report.verdict import verdict
+from harness.run.escalation import boundaries
 from harness.store.folder import write_atomic
 from harness.store.provenance import now_iso
 from harness.store.table import runs_frame
@@ -45,9 +49,9 @@ from harness.text import fmt, fmt_int, fmt_rate, join_names
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_HTML_BYTES = 8_000_000  # the file must stay small enough to mail or attach; figures are the bulk
 SECTIONS = [("answer", "The answer"), ("findings", "Findings"), ("reach", "Reach and capacity"),
-            ("figures", "Figures"), ("grids", "Per distance and load"), ("probes", "Table 1, measured"),
-            ("runs", "All runs"), ("definitions", "Definitions and fairness"), ("threats", "Threats to validity"),
-            ("provenance", "Provenance")]
+            ("figures", "Figures"), ("extrapolation", "Train short, test long"), ("grids", "Per distance and load"),
+            ("probes", "Table 1, measured"), ("runs", "All runs"), ("definitions", "Definitions and fairness"),
+            ("threats", "Threats to validity"), ("provenance", "Provenance")]
 
 
 def environments() -> tuple[jinja2.Environment, jinja2.Environment]:
@@ -59,6 +63,7 @@ def environments() -> tuple[jinja2.Environment, jinja2.Environment]:
         e.filters["num"] = lambda v, spec=".3f": fmt(v, spec)
         e.filters["rate"] = fmt_rate
         e.filters["int_"] = fmt_int
+        e.globals["inf"] = math.inf
         return e
 
     html, md = env(True), env(False)
@@ -107,14 +112,16 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     by_cell = {(row.task, row.label, row.rung): row.id for row in frame.itertuples()}
     rec_of = {r.id: r for r in all_records}
     records = {key: rec_of[i] for key, i in by_cell.items()}
-    v = verdict(frame, summary, structure, order, fields_at_failure(summary, records, structure, frame))
+    evidence = boundary_evidence(loaded, structure)
+    v = verdict(frame, summary, structure, order, evidence)
+    compute = sweep_compute(loaded)
     findings = task_reach(summary, order) if len(frame) else []
     if len(frame):
         findings += path_and_fields(cells, records, structure, summary) + positions(summary, structure)
         findings += capacity(summary, frame, v, order, structure)
     findings += probe_findings.table1_findings(loaded.table1)
     findings += sweep(frame, len(loaded.pending), len(loaded.records))
-    figures = make_figures(loaded, frame, summary, cells, style, order, paths, fig_dir) if len(frame) else {}
+    figures = make_figures(loaded, frame, summary, cells, style, order, paths, fig_dir, compute) if len(frame) else {}
     for key in RUN_FIGURES:  # a figure an earlier build drew but this one has no data for: not left behind
         if key not in figures:
             for suffix in (".png", ".svg"):
@@ -122,6 +129,7 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     probes, probe_figs = probes_section(loaded, fig_dir)
     budgets = budgets_table(all_records, order, structure)
     sessions = loaded.env.get("sessions") or []
+    lengths = extrapolation.section(loaded, frame, structure, order) if len(frame) else None
     distance = int(frame[frame.task == v.load_ladder].distance.iloc[0]) if v.load_ladder else None
     lit = literature.section(loaded)  # the literature suite's claims beside its measurements; None for other suites
     return {
@@ -132,11 +140,13 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
         "colors": {lab: to_hex(style.colour(lab)) for lab in order},
         "suite_name": str(loaded.suite.get("name") or loaded.env.get("suite") or loaded.folder.name),
         "description": str(loaded.suite.get("description", "")), "generated": now_iso(),
+        "extrapolation": lengths,
         "counts": analysis.outcome_counts(frame.drop_duplicates("id")), "n_runs": int(frame.id.nunique()),
         "interrupted": bool(loaded.pending) or bool(sessions and not sessions[-1].get("end")),
         "pending": len(loaded.pending),
-        "reach": reach_grid(summary, order, structure, "distance"),
-        "capacity": reach_grid(summary, order, structure, "load"),
+        "compute": compute_table(compute, order),
+        "reach": reach_grid(summary, order, structure, "distance", evidence),
+        "capacity": reach_grid(summary, order, structure, "load", evidence),
         "grids": rung_grids(cells, order),
         "calibration": calibrate(loaded.records, loaded.suite_obj.calibrate)
         if loaded.suite_obj is not None and loaded.suite_obj.calibrate else [],
@@ -150,6 +160,8 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
                    "d_model": ", ".join(sorted({str(r.spec.get("d_model")) for r in all_records})) or "—",
                    "layers": ", ".join(sorted({str(r.spec.get("n_layers")) for r in all_records})) or "—",
                    "seeds": int(frame.seed.nunique()),
+                   "factor": (loaded.suite_obj.escalate or {}).get("factor") if loaded.suite_obj else None,
+                   "escalate_seeds": (loaded.suite_obj.escalate or {}).get("seeds") if loaded.suite_obj else None,
                    "calibrated": bool(loaded.suite.get("name")) and loaded.suite["name"] in BUILTIN_SUITES},
         "threat_items": threats(loaded.records, frame, structure, budgets, len(loaded.pending)),
         "provenance": provenance(loaded, frame.drop_duplicates("id")),
@@ -159,18 +171,27 @@ def context(loaded: Loaded, fig_dir: Path) -> dict[str, Any]:
     }
 
 
-def fields_at_failure(summary: pd.DataFrame, records: dict[tuple[str, str, int], Any], structure: Structure,
-                      frame: pd.DataFrame) -> dict[str, int | None]:
-    """Each learner's receptive field at its first failed distance on the constant-load ladder (None: unbounded,
-    or no failure): whether the failure lies beyond what it can see."""
-    ladder = constant_load_ladder(frame)
-    out: dict[str, int | None] = {}
-    for row in summary[summary.task == ladder].itertuples():
-        failed = None if pd.isna(row.first_failed) else int(row.first_failed)
-        r = records.get((ladder, row.label, failed)) if failed is not None else None
-        _, rf, bounded = structure.at(r, failed) if r is not None else (None, None, False)
-        out[row.label] = rf if bounded else None
-    return out
+def sweep_compute(loaded: Loaded) -> list[RungCompute]:
+    """Every rung's training compute (harness.report.compute), escalated runs included; empty without a plan."""
+    if loaded.plan is None:
+        return []
+    escalate = loaded.suite_obj.escalate if loaded.suite_obj is not None else None
+    by_id = {r.id: r for r in loaded.records + loaded.escalated}
+    return rung_compute(loaded.plan, by_id, boundaries(loaded.plan, by_id, escalate))
+
+
+def boundary_evidence(loaded: Loaded, structure: Structure) -> dict[tuple[str, str], LadderEvidence]:
+    """(task configuration, learner label) -> the evidence at that ladder's first failed rung, escalation included
+    (harness.report.evidence); empty without a plan."""
+    if loaded.plan is None:
+        return {}
+    escalate = loaded.suite_obj.escalate if loaded.suite_obj is not None else None
+    by_id = {r.id: r for r in loaded.records + loaded.escalated}
+    first: dict[tuple[str, str], int] = {}
+    for c in loaded.plan:
+        first[(c.task, c.learner)] = min(first.get((c.task, c.learner), c.rung), c.rung)
+    return {(b.task, b.learner): ladder_evidence(b, structure, first[(b.task, b.learner)])
+            for b in boundaries(loaded.plan, by_id, escalate)}
 
 
 def render(ctx: dict[str, Any], env: jinja2.Environment, markdown: bool = False) -> dict[str, Any]:
@@ -188,8 +209,16 @@ def render(ctx: dict[str, Any], env: jinja2.Environment, markdown: bool = False)
         verdict_lines.append(sentence(env, "verdict.j2", "no_ladder", {}))
     captions = {key: sentence(env, "captions.j2", key, f["facts"]) for key, f in ctx["figures"].items()}
     captions.update({f["key"]: sentence(env, "captions.j2", f["key"], f["facts"]) for f in ctx["probe_figures"]})
+    ext = ctx["extrapolation"]
+    ext_lines = {} if ext is None else {
+        "protocol": sentence(env, "extrapolation.j2", "protocol", ext["protocol"]),
+        "published": [{"task": p["task"], "families": [sentence(env, "extrapolation.j2", "family", fam)
+                                                       for fam in p["families"]],
+                       "settings": sentence(env, "extrapolation.j2", "settings", p["settings"])}
+                      for p in ext["published"]]}
     return {"verdict_lines": verdict_lines, "themes": themed(env, ctx["findings"]), "captions": captions,
-            "threats": [sentence(env, "threats.j2", key, facts) for key, facts in ctx["threat_items"]]}
+            "threats": [sentence(env, "threats.j2", key, facts) for key, facts in ctx["threat_items"]],
+            "extrapolation_text": ext_lines}
 
 
 def build_report(folder: Path) -> Path:

@@ -15,6 +15,7 @@ import pandas as pd
 from harness.config.plan import Cell
 from harness.config.suites import Suite
 from harness.errors import ReachError
+from harness.run.escalation import escalation_cells
 from harness.store.folder import RUNS, read_runs
 from harness.store.record import RunRecord
 
@@ -23,7 +24,8 @@ from harness.store.record import RunRecord
 @dataclass
 class Loaded:
     """What a results folder holds, normalised. ``records`` are the suite's finished runs (skipped included);
-    ``pending`` are pseudo-records (outcome "pending") for the suite's runs that have no record yet."""
+    ``pending`` are pseudo-records (outcome "pending") for the suite's runs that have no record yet; ``escalated``
+    the finished runs of budget escalation (harness.run.escalation), apart: tables and reach read the base grid."""
 
     folder: Path
     records: list[RunRecord] = field(default_factory=list)
@@ -32,6 +34,8 @@ class Loaded:
     suite: dict[str, Any] = field(default_factory=dict)
     suite_obj: Suite | None = None
     plan: list[Cell] | None = None  # the suite's cells, when suite.toml could be resolved
+    escalations: list[Cell] = field(default_factory=list)  # extra seeds and continuations its records call for
+    escalated: list[RunRecord] = field(default_factory=list)  # their finished records
     notes: list[str] = field(default_factory=list)  # problems met while reading, shown in provenance
     env: dict[str, Any] = field(default_factory=dict)
     table1: pd.DataFrame | None = None
@@ -69,6 +73,12 @@ def load_folder(folder: Path) -> Loaded:
         out.outside = sum(1 for r in records if r.id not in planned)
         # the plan's labels, not the stored ones: a folder written before a relabelling reads as today
         labels = {c.spec.id: c.learner for c in out.plan}
+        by_id = {r.id: r for r in records}
+        out.escalations = escalation_cells(out.plan, by_id, out.suite_obj.escalate)
+        labels.update({c.spec.id: c.learner for c in out.escalations})
+        extra = {c.spec.id for c in out.escalations} - planned
+        out.escalated = [dataclasses.replace(by_id[i], label=labels[i]) for i in sorted(extra) if i in by_id]
+        out.outside -= len(out.escalated)
         records = [dataclasses.replace(r, label=labels[r.id]) for r in records if r.id in planned]
         out.pending = [RunRecord.pending(s) for s in specs if s.id not in done]
     out.records = records

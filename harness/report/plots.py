@@ -348,3 +348,45 @@ def summary_figure(summary: pd.DataFrame, labels: list[str], paths: dict[str, st
         ax.set_xlabel("")
         ax.set_ylabel("")
     return fig
+
+
+def compute_figure(rungs: list[Any], style: Style) -> Figure | None:
+    """Reach against training compute (harness.report.compute): per ladder, a step line per learner — the reach
+    within C training FLOPs rises to rung r once every rung up to r was solved by a majority within C — ending
+    (open circle) at the compute its first unsolved rung was given; beyond it the reach is a lower bound."""
+    tasks = sorted({r.task for r in rungs if math.isfinite(r.to_solve)})
+    if not tasks:
+        return None
+    labels = style.ordered({r.label for r in rungs if r.task in tasks})
+    with matplotlib.rc_context(_theme()):
+        fig, axes = _grid(len(tasks), 2, legend_rows=math.ceil(len(labels) / 4))
+        for ax, task in zip(axes, tasks):
+            mine = [r for r in rungs if r.task == task]
+            for lab in style.ordered({r.label for r in mine}):
+                xs, ys, need = [], [], 0.0
+                lr = sorted((r for r in mine if r.label == lab), key=lambda r: r.rung)
+                for r in lr:
+                    if not math.isfinite(r.to_solve):
+                        break
+                    need = max(need, r.to_solve)
+                    xs.append(need)
+                    ys.append(r.rung)
+                if not xs:
+                    continue
+                end = max(r.spent for r in lr)
+                colour = style.colour(lab)
+                ax.step(xs + [end], ys + [ys[-1]], where="post", color=colour, linestyle=style.linestyle(lab),
+                        linewidth=1.6)
+                ax.scatter(xs, ys, color=colour, marker=style.marker(lab), s=22, zorder=3)
+                ax.scatter([end], [ys[-1]], facecolors="white", edgecolors=colour, s=30, zorder=3)
+            ax.set_xscale("log")
+            ax.set_yscale("log", base=2)
+            ticks = sorted({r.rung for r in mine})
+            ax.yaxis.set_major_locator(FixedLocator(ticks))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.set_yticklabels([str(t) for t in ticks])
+            ax.set_xlabel("training compute (FLOPs, log scale)")
+            ax.set_ylabel("load reached" if mine[0].axis == "load" else "reach (distance)")
+            ax.set_title(mpl_text(task))
+        _legend(fig, style.handles(labels))
+    return fig

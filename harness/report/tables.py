@@ -31,10 +31,24 @@ def reach_text(row: Any) -> str:
     return f"{row.reach} ({row.solved_at_reach}/{row.seeds})" if row.reach else "none"
 
 
-def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure, axis: str) -> dict[str, Any] | None:
+def escalation_note(e: Any) -> str | None:
+    """'↑ 256 with 4× steps (2/3)': the first failed rung as budget escalation left it, when escalation ran."""
+    if e is None or not e.escalated or not e.complete:
+        return None
+    unit = (" item" if e.rung == 1 else " items") if e.axis == "load" else ""
+    factor = e.escalated_steps // max(e.base_steps, 1)
+    mark = "↑" if e.solved * 2 > e.n else "·"
+    return f"{mark} {e.rung}{unit} with {factor}× steps: {e.solved}/{e.n}"
+
+
+def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure, axis: str,
+               evidence: dict[tuple[str, str], Any] | None = None) -> dict[str, Any] | None:
     """The reach table (``axis`` "distance") or the capacity table ("load"): rows grouped by family (in ``order``),
     one cell per task configuration, with what backs the number: rungs tested, where the ladder was pruned, rungs
-    where the seeds split, rungs solved beyond a failure. None when the sweep has no such ladder."""
+    where the seeds split, rungs solved beyond a failure, and the first failed rung after budget escalation
+    (``evidence``: harness.report.evidence by (task, label); "↑" when escalation solved it). None when the sweep
+    has no such ladder."""
+    evidence = evidence or {}
     summary = summary[summary.axis == axis]
     if summary.empty:
         return None
@@ -66,6 +80,8 @@ def reach_grid(summary: pd.DataFrame, order: list[str], structure: Structure, ax
                 notes.append("⚠ solved " + ", ".join(str(v) for v in row.solved_beyond) + " beyond the failure")
             if pruned is not None:
                 notes.append(f"✂ pruned from {pruned}")
+            if note := escalation_note(evidence.get((task, label))):
+                notes.append(note)
             if row.pending:
                 notes.append(f"{row.pending} pending")
             top = max(int(row.max_planned), 2)

@@ -1,5 +1,6 @@
-"""Executors: where runs execute. One small interface (``Executor``): ``submit(spec)`` returns a
-``concurrent.futures.Future`` of the run's record; ``shutdown()`` and ``abort()`` end it. Every run seeds itself
+"""Executors: where runs execute. One small interface (``Executor``): ``submit(spec, resume)`` returns a
+``concurrent.futures.Future`` of the run's record (``resume``: the checkpoint a continuing run starts from, see
+harness.run.train); ``shutdown()`` and ``abort()`` end it. Every run seeds itself
 from its spec and uses ``spec.threads`` torch threads, so the same specs give the same numbers on every executor.
 
 - ``InProcessExecutor``: runs each spec when submitted, in this process (debugging, tests).
@@ -29,7 +30,7 @@ class Executor(Protocol):
     name: str
     workers: int  # runs that execute at once
 
-    def submit(self, spec: RunSpec) -> cf.Future: ...
+    def submit(self, spec: RunSpec, resume: bytes | None = None) -> cf.Future: ...
 
     def shutdown(self) -> None: ...
 
@@ -42,9 +43,9 @@ class InProcessExecutor:
     def __init__(self, workers: int = 1) -> None:
         self.workers = 1
 
-    def submit(self, spec: RunSpec) -> cf.Future:
+    def submit(self, spec: RunSpec, resume: bytes | None = None) -> cf.Future:
         fut: cf.Future = cf.Future()
-        fut.set_result(execute(spec.to_dict()))
+        fut.set_result(execute(spec.to_dict(), resume))
         return fut
 
     def shutdown(self) -> None:
@@ -67,17 +68,17 @@ class ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
                                       initializer=init_pool_worker, initargs=(os.getpid(),))
 
-    def submit(self, spec: RunSpec) -> cf.Future:
+    def submit(self, spec: RunSpec, resume: bytes | None = None) -> cf.Future:
         outer: cf.Future = cf.Future()
-        self._submit(spec, outer, self.retries)
+        self._submit(spec, resume, outer, self.retries)
         return outer
 
-    def _submit(self, spec: RunSpec, outer: cf.Future, retries_left: int) -> None:
+    def _submit(self, spec: RunSpec, resume: bytes | None, outer: cf.Future, retries_left: int) -> None:
         try:
-            inner = self._pool.submit(execute, spec.to_dict())
+            inner = self._pool.submit(execute, spec.to_dict(), resume)
         except cf.process.BrokenProcessPool:
             self._pool = self._new_pool()
-            inner = self._pool.submit(execute, spec.to_dict())
+            inner = self._pool.submit(execute, spec.to_dict(), resume)
 
         def done(f: cf.Future) -> None:
             if f.cancelled() or self._aborting:  # the sweep is stopping: nothing to record or retry
@@ -87,7 +88,7 @@ class ProcessPoolExecutor:
             if exc is None:
                 outer.set_result(f.result())
             elif isinstance(exc, cf.process.BrokenProcessPool) and retries_left > 0:
-                self._submit(spec, outer, retries_left - 1)
+                self._submit(spec, resume, outer, retries_left - 1)
             else:
                 outer.set_result(RunRecord.failure(spec, RuntimeError(f"worker process died: {exc}")))
 

@@ -24,7 +24,8 @@ def describe(record: RunRecord) -> str:
 
 
 class SweepProgress:
-    """Callable passed to ``run_suite``: receives ("start"|"submitted"|"finished"|"skipped", **info)."""
+    """Callable passed to ``run_suite``: receives ("start"|"added"|"submitted"|"finished"|"skipped", **info);
+    "added" is a run that budget escalation adds to the plan (an extra seed, or a continuation)."""
 
     def __init__(self, stream=None, live: bool | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -52,7 +53,15 @@ class SweepProgress:
 
     @staticmethod
     def _name(spec) -> str:
-        return f"{spec.label} {spec.task} d={spec.distance} s={spec.seed}"
+        params = ",".join(f"{k}={v}" for k, v in sorted(spec.task_params.items()))
+        task = f"{spec.task}[{params}]" if params else spec.task
+        more = f" continued to {spec.steps} steps" if spec.continues else ""
+        return f"{spec.label} {task} d={spec.distance} s={spec.seed}{more}"
+
+    def on_added(self, spec, stage: str) -> None:
+        self.total += 1
+        if self._progress is not None:
+            self._progress.update(self._task, total=self.total)
 
     def _refresh(self) -> None:
         if self._progress is not None:

@@ -66,11 +66,12 @@ class RunLostError(RuntimeError):
     """A run whose Ray worker or node died more often than the retries allowed."""
 
 
-def run_task(spec_dict: dict[str, Any], threads: int | None) -> RunRecord:
-    """The body of one Ray task: run the spec (with ``threads`` torch threads when given) and return its record."""
+def run_task(spec_dict: dict[str, Any], threads: int | None, resume: bytes | None = None) -> RunRecord:
+    """The body of one Ray task: run the spec (with ``threads`` torch threads when given; from ``resume``, the
+    checkpoint of the run it continues, when given) and return its record."""
     if threads is not None:
         spec_dict = {**spec_dict, "threads": threads}
-    return execute(spec_dict)
+    return execute(spec_dict, resume)
 
 
 @contextlib.contextmanager
@@ -216,7 +217,7 @@ class RayExecutor:
         return max(runs, 1)
 
     # -- the executor interface -----------------------------------------------------------------------------
-    def submit(self, spec: RunSpec) -> cf.Future:
+    def submit(self, spec: RunSpec, resume: bytes | None = None) -> cf.Future:
         """Submit one run; the future resolves to its record (an "error" record when Ray lost it for good)."""
         if self._closed:
             raise RuntimeError("RayExecutor.submit after shutdown")
@@ -225,7 +226,7 @@ class RayExecutor:
                              f"{spec.task} (distance {spec.distance}) has device = \"cpu\" and would not use "
                              f"them; set device = \"auto\" in the suite's [defaults], or drop --gpus-per-run")
         outer: cf.Future = cf.Future()
-        ref = self._remote.remote(spec.to_dict(), self.threads)
+        ref = self._remote.remote(spec.to_dict(), self.threads, resume)
         self._pending[ref] = outer
         inner = ref.future()
 

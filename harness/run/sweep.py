@@ -7,6 +7,11 @@ rung up to which every rung was solved by a majority — so the larger rungs of 
 "skipped" (not solved by a majority at a shorter distance, or a smaller load), not run.
 ``prune = false`` (``--no-prune``) runs them all. Decisions are recomputed from stored runs on resume, so
 an interrupted sweep resumes to the same result.
+
+Budget escalation (a suite's ``[escalate]``, harness.run.escalation). Once a ladder's first failed rung is decided,
+its extra seeds and the continuations of its unsolved runs join the queue; a continuation starts from the last state
+of the run it continues, which the driver keeps in the results folder's ``checkpoints/`` (workers write nothing and
+get it with the spec). Escalated runs are records of their own, stored, resumed and summarised like any other.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from harness.config.plan import Cell
 from harness.config.spec import RunSpec
 from harness.config.suites import Suite
+from harness.run.escalation import escalation_cells
 from harness.run.executors import Executor
 from harness.store.folder import ResultsFolder
 from harness.store.provenance import environment, now_iso
@@ -85,13 +91,13 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
     """Run (or resume) ``suite`` into ``out`` on ``executor``; ``progress`` (if given) is called with
     ("start" | "submitted" | "finished" | "skipped", **info) as the sweep goes."""
     specs = suite.specs()
+    cells = suite.plan()
     wanted = {s.id for s in specs}
     with ResultsFolder(out) as folder:
-        done: dict[str, RunRecord] = {}
-        for record in folder.existing:
-            if record.id in wanted and record.outcome is not Outcome.SKIPPED:
-                done[record.id] = record
-        resumed = len(done)
+        # every stored run that trained or raised (escalations are found by id as their ladders call for them)
+        done: dict[str, RunRecord] = {r.id: r for r in folder.existing if r.outcome is not Outcome.SKIPPED}
+        earlier = set(done)
+        resumed = len(wanted & earlier)
         folder.write_text("suite.toml", suite.to_toml())
         env_path = folder.path / "env.json"
         env = json.loads(env_path.read_text()) if env_path.exists() else {}
@@ -102,22 +108,32 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
         env = {"suite": suite.name, **environment(threads=specs[0].threads if specs else 1), "sessions": sessions}
         folder.write_text("env.json", json.dumps(env, indent=2))
 
-        ladder = Ladder(suite.plan(), suite.prune)
+        ladder = Ladder(cells, suite.prune)
         skipped: dict[str, RunRecord] = {}
+        escalations: dict[str, RunSpec] = {}  # extra seeds and continuations, as their ladders call for them
         futures: dict[cf.Future, RunSpec] = {}
         t0 = time.perf_counter()
         if progress:
             progress("start", total=len(specs), done=resumed)
         try:
             while True:
-                ready, skip = ladder.plan(done, {s.id for s in futures.values()})
+                in_flight = {s.id for s in futures.values()}
+                ready, skip = ladder.plan(done, in_flight)
                 for spec, axis, failed_at in skip:
                     if spec.id not in skipped:
                         skipped[spec.id] = RunRecord.skipped(spec, failed_at, axis)
                         if progress:
                             progress("skipped", spec=spec, record=skipped[spec.id])
+                for cell in escalation_cells(cells, done, suite.escalate):
+                    if cell.spec.id not in escalations:
+                        escalations[cell.spec.id] = cell.spec
+                        if cell.spec.id not in done and progress:
+                            progress("added", spec=cell.spec, stage=cell.stage)
+                    if cell.spec.id not in done and cell.spec.id not in in_flight and cell.spec not in ready:
+                        ready.append(cell.spec)
                 for spec in ready:
-                    futures[executor.submit(spec)] = spec
+                    resume = folder.checkpoint(spec.continues) if spec.continues else None
+                    futures[executor.submit(spec, resume)] = spec
                     if progress:
                         progress("submitted", spec=spec)
                 if not futures:
@@ -126,6 +142,9 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
                 for fut in finished:
                     spec = futures.pop(fut)
                     record = fut.result()
+                    if record.checkpoint is not None:  # kept before the record, so a record implies its state
+                        folder.save_checkpoint(record.id, record.checkpoint)
+                        record.checkpoint = None
                     folder.append(record)
                     done[spec.id] = record
                     if progress:
@@ -139,7 +158,9 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
             if record.id not in present:
                 folder.append(record)
         records = [done.get(s.id) or skipped.get(s.id) for s in specs]
+        records += [done.get(sid) for sid in escalations if sid not in wanted]
         records = [r for r in records if r is not None]
+        resumed = sum(r.id in earlier for r in records if r.outcome is not Outcome.SKIPPED)
         session["end"] = now_iso()
         session["seconds"] = round(time.perf_counter() - t0, 2)
         folder.write_text("env.json", json.dumps(env, indent=2))

@@ -11,11 +11,26 @@ fraction of scored positions whose absolute error is below the task's tolerance)
 its test accuracy reaches ``solve_threshold``; *steps to solve* is the first validation evaluation at which
 the validation accuracy reached it (the whole budget when only the final test met it). Training stops early
 once validation accuracy reaches ``stop_level`` (halfway from the threshold to 1), or at the step budget.
+
+Continuing a run (budget escalation). An unsolved run hands back its last state (``RunRecord.checkpoint``: model,
+optimiser, scheduler, the training stream's generator, the curve so far); a spec with ``continues`` set to that run's
+id and a larger ``steps`` trains on from it (``train(spec, resume=...)``). Under the constant schedule nothing in a
+step depends on the budget, so a continued run takes exactly the steps a fresh run of the larger budget would take:
+the same numbers, at the cost of the extra steps only (tests/test_escalation.py checks it bit for bit). Without the
+saved state, such a spec trains from step 0, to the same numbers.
+
+What a trained run also records: ``flops_per_step``, the FLOPs of one training step (forward and backward of one
+batch, counted by harness.run.flopcount at the run's length), and, for an unsolved run, ``gradient``: how much of
+the trained model's gradient reaches back its own distance, G(d) / G(1) (``distance_gradient``).
 """
 
 from __future__ import annotations
 
+import copy
+import io
+import json
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +40,16 @@ import torch.nn.functional as F
 
 from harness.config.spec import RunSpec
 from harness.errors import ReachError
+from harness.run.extrapolate import extrapolate
+from harness.run.flopcount import count_flops
+from harness.run.jacobian import gradient_profile
 from harness.run.model import SequenceModel, build_model, count_parameters, solve_width
 from harness.store.record import Outcome, RunRecord
 from tasks import Batch, Task
 
 MODEL_INIT, TRAIN, VALIDATION, TEST = range(4)
+CHECKPOINT_FORMAT = 1
+GRADIENT_BATCH, GRADIENT_PROJECTIONS = 4, 8  # distance_gradient: sequences and Gaussian projections (see there)
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -151,10 +171,11 @@ def stop_level(spec: RunSpec) -> float:
     return (1.0 + spec.solve_threshold) / 2
 
 
-def train(spec: RunSpec,
-          return_model: bool = False) -> RunRecord | tuple[RunRecord, SequenceModel]:  # pragma: no mutate block
+def train(spec: RunSpec, return_model: bool = False,
+          resume: bytes | None = None) -> RunRecord | tuple[RunRecord, SequenceModel]:  # pragma: no mutate block
     """Run one spec to the end and return its result record, and the trained model too when
-    ``return_model`` (probes measure gradients of trained models).
+    ``return_model`` (probes measure gradients of trained models). ``resume``: the checkpoint of the run that
+    ``spec.continues`` names (see the module docstring); training goes on from its last step.
 
     Outcomes: "solved", "unsolved", "diverged" (NaN/inf loss; recorded, not raised). Bad specs raise
     ReachError before anything trains; any other exception propagates to the caller (executors record it).
@@ -175,10 +196,18 @@ def train(spec: RunSpec,
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, spec))
 
     curve: list[dict[str, Any]] = []
-    outcome, steps_to_solve, steps_run = Outcome.UNSOLVED, None, 0
-    train_seconds, loss_window, stop_reason = 0.0, [], "step budget"
+    outcome, steps_to_solve, resumed = Outcome.UNSOLVED, None, 0
+    if resume is not None:
+        state = load_checkpoint(resume, spec, device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        train_gen.set_state(state["train_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        curve, steps_to_solve, resumed = list(state["curve"]), state["val_steps_to_threshold"], int(state["step"])
+    steps_run, train_seconds, loss_window, stop_reason = resumed, 0.0, [], "step budget"
     model.train()
-    for step in range(1, spec.steps + 1):
+    for step in range(resumed + 1, spec.steps + 1):
         t0 = time.perf_counter()
         batch = task.sample(spec.batch_size, train_gen).to(device)
         loss = task_loss(task, model(batch.inputs), batch)
@@ -213,13 +242,24 @@ def train(spec: RunSpec,
         if spec.max_seconds is not None and time.perf_counter() - wall0 > spec.max_seconds:
             stop_reason = f"time budget of {spec.max_seconds} s"
             break
+    if resumed and steps_run == resumed:
+        stop_reason = f"nothing to continue: the run it continues had already taken {resumed} steps"
+    elif resumed:
+        stop_reason += f" (continued from step {resumed} of run {spec.continues})"
+    elif spec.continues:
+        stop_reason += f" (run {spec.continues}'s state was not kept: trained from step 0, the same numbers under " \
+                       f"a constant schedule)"
 
     test = evaluate(model, task, gen=generator(spec.seed, TEST, device), n_batches=spec.test_batches,
                     batch_size=spec.batch_size, device=device)
     if outcome is not Outcome.DIVERGED:
         outcome = Outcome.SOLVED if test["accuracy"] >= spec.solve_threshold else Outcome.UNSOLVED
+    checkpoint = gradient = None
+    if outcome is Outcome.UNSOLVED:
+        checkpoint = checkpoint_bytes(spec, model, opt, sched, train_gen, curve, steps_run, steps_to_solve)
+        gradient = distance_gradient(model, task, spec)
     baseline = task.baseline()
-    tokens = steps_run * spec.batch_size * task.seq_len
+    tokens = (steps_run - resumed) * spec.batch_size * task.seq_len
     record = RunRecord(
         id=spec.id, spec=spec.to_dict(), label=spec.label, outcome=outcome, stop_reason=stop_reason,
         test_accuracy=test["accuracy"], test_loss=test["loss"], test_exact_match=test["exact_match"],
@@ -231,6 +271,70 @@ def train(spec: RunSpec,
         learner_params=count_parameters(model.learner), seq_len=task.seq_len, load=load_of(task),
         tokens_per_s=tokens / train_seconds if train_seconds > 0 else None, train_seconds=train_seconds,
         wall_seconds=time.perf_counter() - wall0, curve=curve, threads=torch.get_num_threads(),
-        device=str(device))
+        device=str(device), steps_resumed=resumed or None, flops_per_step=step_flops(model, task, spec, d_model),
+        gradient=gradient, checkpoint=checkpoint)
+    # scores at multiples of the training length, on fresh batches of the test stream (None without length_factors)
+    record.extrapolation = extrapolate(model, spec, task, test, lambda longer, rows, n: evaluate(
+        model, longer, gen=generator(spec.seed, TEST, device), n_batches=n, batch_size=rows, device=device))
+    record.wall_seconds = time.perf_counter() - wall0  # the scores at longer lengths included
     return (record, model) if return_model else record
 
+
+def checkpoint_bytes(spec: RunSpec, model: SequenceModel, opt: torch.optim.Optimizer, sched: Any,
+                     train_gen: torch.Generator, curve: list[dict[str, Any]], step: int,
+                     val_steps_to_threshold: int | None) -> bytes:
+    """The run's last state as torch.save bytes: what ``train(..., resume=...)`` needs to go on from ``step``."""
+    buffer = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "run": spec.id, "step": step, "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "train_generator": train_gen.get_state(), "torch_rng": torch.get_rng_state(), "curve": curve,
+                "val_steps_to_threshold": val_steps_to_threshold}, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(data: bytes, spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """A checkpoint read back for ``spec``, which must continue the run it holds; ReachError when it does not."""
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:  # a damaged or foreign file
+        raise ReachError(f"the saved state of run {spec.continues} cannot be read ({type(exc).__name__}); delete "
+                         f"checkpoints/{spec.continues}.pt and re-run: the escalation then trains from step 0") \
+            from None
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("run") != spec.continues:
+        raise ReachError(f"checkpoint of run {state.get('run')!r} given to a run that continues {spec.continues!r}")
+    if int(state["step"]) > spec.steps:
+        raise ReachError(f"run {spec.continues} already took {state['step']} steps, more than the {spec.steps} of "
+                         f"the run that continues it")
+    return state
+
+
+def distance_gradient(model: SequenceModel, task: Task, spec: RunSpec) -> dict[str, Any]:
+    """How much of the trained model's gradient reaches back the run's distance: G(k) / G(1), k = the distance.
+
+    G(k) = mean ||∂h_{n-1}/∂x_{n-1-k}||_F of the learner (harness.run.jacobian.gradient_profile), on
+    GRADIENT_BATCH sequences of the test stream, from GRADIENT_PROJECTIONS Gaussian projections, in float64 on a
+    copy of the model (so that 0 means no path, not underflow). For hold, position n-1 is an answer whose item lies
+    exactly d back, so G(d) is the gradient of that answer with respect to its item. k is capped at n - 1.
+    """
+    m = copy.deepcopy(model).to("cpu", torch.float64).eval()
+    inputs = task.sample(GRADIENT_BATCH, torch.Generator().manual_seed(stream_seed(spec.seed, TEST))).inputs
+    with torch.no_grad():
+        x = m.encoder(inputs.to(torch.float64) if inputs.is_floating_point() else inputs)
+    G = gradient_profile(m.learner, x, GRADIENT_PROJECTIONS, torch.Generator().manual_seed(spec.seed))
+    k = min(spec.distance, len(G) - 1)
+    return {"k": k, "G_k": float(G[k]), "G_1": float(G[1]),
+            "ratio": float(G[k] / G[1]) if len(G) > 1 and G[1] > 0 else None}
+
+
+def step_flops(model: SequenceModel, task: Task, spec: RunSpec, d_model: int) -> float:
+    """FLOPs of one training step of ``spec``: forward and backward of one batch (harness.run.flopcount), counted
+    on one sequence and scaled by the batch size (every count is linear in the batch)."""
+    key = json.dumps([spec.learner, spec.learner_options, d_model, spec.n_layers, spec.task, spec.task_params,
+                      spec.distance, spec.seq_len], sort_keys=True, default=str)
+    if key not in _SEQUENCE_FLOPS:  # counts depend on shapes only: once per configuration and length per process
+        inputs = task.sample(1, torch.Generator().manual_seed(0)).inputs.to(next(model.parameters()).device)
+        _SEQUENCE_FLOPS[key] = count_flops(model, inputs, backward=True)
+    return _SEQUENCE_FLOPS[key] * spec.batch_size
+
+
+_SEQUENCE_FLOPS: dict[str, int] = {}  # step_flops' cache: forward + backward FLOPs of one sequence, by shapes

@@ -18,13 +18,14 @@ from harness.run.train import train
 from harness.store.record import RunRecord
 
 
-def execute(spec_dict: dict[str, Any]) -> RunRecord:
-    """Run one spec (given as a dict, so it crosses process boundaries cheaply); never raises for run
-    failures: an exception becomes an "error" record."""
+def execute(spec_dict: dict[str, Any], resume: bytes | None = None) -> RunRecord:
+    """Run one spec (given as a dict, so it crosses process boundaries cheaply), continuing from ``resume`` (the
+    checkpoint of the run ``spec.continues`` names) when given; never raises for run failures: an exception
+    becomes an "error" record."""
     spec = RunSpec.from_dict(spec_dict)
     t0 = time.perf_counter()
     try:
-        return train(spec)
+        return train(spec, resume=resume)
     except Exception as exc:  # a run that raised is a recorded outcome; the sweep goes on
         return RunRecord.failure(spec, exc, time.perf_counter() - t0)
 

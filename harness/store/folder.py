@@ -8,6 +8,8 @@ Layout of ``results/<suite>-<timestamp>/`` (or ``--out DIR``):
 - ``env.json``     versions, hardware, threads, git commit, and one entry per session (command line,
                    start and end time), so a resumed sweep keeps the history of how it was produced
 - ``probes/``      probe outputs; figures and ``report.html`` sit beside them
+- ``checkpoints/`` ``<run id>.pt``: the last state of each unsolved run, which budget escalation continues
+                   (harness.run.escalation); written before the run's record, so a record implies its state
 
 A run cut off half-way never reaches runs.jsonl, so re-running the same command re-runs it. A torn last
 line (a kill during the write) is moved to ``runs.jsonl.torn`` and dropped; any other unreadable line is a
@@ -32,6 +34,7 @@ from harness.store.provenance import now_iso
 from harness.store.record import RunRecord
 
 RUNS = "runs.jsonl"
+CHECKPOINTS = "checkpoints"
 
 
 def read_runs(folder: Path) -> list[RunRecord]:
@@ -119,6 +122,23 @@ class ResultsFolder:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+
+    def save_checkpoint(self, run_id: str, data: bytes) -> Path:
+        """Keep a run's last state (``RunRecord.checkpoint``) as ``checkpoints/<run_id>.pt``, atomically."""
+        target = self.path / CHECKPOINTS / f"{run_id}.pt"
+        target.parent.mkdir(exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        return target
+
+    def checkpoint(self, run_id: str) -> bytes | None:
+        """The kept last state of run ``run_id``, or None when none was kept."""
+        path = self.path / CHECKPOINTS / f"{run_id}.pt"
+        return path.read_bytes() if path.exists() else None
 
     def write_text(self, name: str, text: str) -> Path:
         """Write a file of this folder atomically (see write_atomic)."""

@@ -54,6 +54,9 @@ def environment(threads: int | None = None) -> dict[str, Any]:
         "versions": versions,
         "platform": platform.platform(),
         "cpu": cpu_model(),
+        # the instruction set torch's CPU kernels were dispatched for (AVX2, AVX512, ...): with the CPU, the torch
+        # build and the threads, what decides the bits of a result; compare reads all four
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "torch_threads_per_run": threads if threads is not None else torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -64,8 +64,20 @@ class RunRecord:
     train_seconds: float | None = None
     wall_seconds: float | None = None
     curve: list[dict[str, Any]] | None = None
+    # scores at multiples of the training length (harness.run.extrapolate; the 1x entry is the test evaluation);
+    # None, and then left out of runs.jsonl, unless the spec asked for length_factors
+    extrapolation: list[dict[str, Any]] | None = None
     threads: int | None = None
     device: str | None = None
+    steps_resumed: int | None = None  # steps taken over from the run this one continues (spec["continues"])
+    flops_per_step: float | None = None  # FLOPs of one training step (forward + backward of one batch), counted
+    # the trained model's gradient at the run's distance against one step back (unsolved runs):
+    # {"k": distance, "G_k": G(k), "G_1": G(1), "ratio": G(k) / G(1)} (harness.run.train.distance_gradient)
+    gradient: dict[str, Any] | None = None
+    # the run's last state (model, optimiser, scheduler, training stream) as torch.save bytes, for an unsolved run
+    # that budget escalation may continue; in transit from the worker to the driver only, which keeps it in the
+    # results folder's checkpoints/ (never written to runs.jsonl)
+    checkpoint: bytes | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as they were
 
     # -- the spec's coordinates --------------------------------------------------------------------------------
@@ -84,6 +96,11 @@ class RunRecord:
     @property
     def seed(self) -> int:
         return int(self.spec.get("seed", 0))
+
+    @property
+    def continues(self) -> str | None:
+        """The id of the run this one continues (an escalation), or None."""
+        return self.spec.get("continues")
 
     @property
     def trained(self) -> bool:
@@ -117,6 +134,8 @@ class RunRecord:
         keys = TRAINED_KEYS if self.outcome in TRAINED else ERROR_KEYS if self.outcome is Outcome.ERROR \
             else NOT_RUN_KEYS
         out = {k: getattr(self, k) for k in keys}
+        if self.outcome in TRAINED and self.extrapolation is not None:
+            out["extrapolation"] = self.extrapolation
         out["outcome"] = str(self.outcome)
         out.update(self.extra)
         return out
@@ -126,7 +145,7 @@ class RunRecord:
         """A record from a runs.jsonl object of any version of reach; raises ValueError when it is not one."""
         if not isinstance(data, dict) or "id" not in data:
             raise ValueError("not a run record")
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = {f.name for f in fields(cls)} - {"extra", "checkpoint"}
         values = {k: v for k, v in data.items() if k in known}
         spec = values.get("spec") or {}
         values["spec"] = spec
@@ -144,4 +163,5 @@ ERROR_KEYS = NOT_RUN_KEYS + ("traceback", "wall_seconds")
 TRAINED_KEYS = ("id", "spec", "label", "outcome", "stop_reason", "test_accuracy", "test_loss", "test_exact_match",
                 "test_by_distance", "baseline_accuracy", "baseline_loss", "steps_run", "steps_to_solve",
                 "val_steps_to_threshold", "d_model", "params", "learner_params", "seq_len", "load", "tokens_per_s",
-                "train_seconds", "wall_seconds", "curve", "threads", "device", "error")
+                "train_seconds", "wall_seconds", "curve", "threads", "device", "error", "steps_resumed",
+                "flops_per_step", "gradient")
