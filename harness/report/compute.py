@@ -36,6 +36,7 @@ class RungCompute:
     to_solve: float  # FLOPs at which a majority had solved it (math.inf: no majority)
     spent: float  # the largest training compute a run of the rung got
     flops_per_step: float
+    top: int = 0  # the ladder's largest planned rung
 
 
 def _majority_compute(costs: list[float]) -> float:
@@ -66,20 +67,22 @@ def rung_compute(cells: list[Cell], records: dict[str, RunRecord], bounds: list[
                      else math.inf for r in runs]
             out.append(RungCompute(task, label, rungs[rung][0].axis, rung, len(runs),
                                    sum(r.outcome is Outcome.SOLVED for r in runs), _majority_compute(costs),
-                                   max((r.steps_run or 0) * r.flops_per_step for r in runs), max(fps)))
+                                   max((r.steps_run or 0) * r.flops_per_step for r in runs), max(fps),
+                                   max(rungs)))
     return out
 
 
 def reach_at(rungs: list[RungCompute], compute: float) -> tuple[int, bool]:
     """(reach within ``compute`` FLOPs, exact) for one ladder's rungs: exact unless ``compute`` exceeds what its
-    first unsolved rung was given (then the reach is a lower bound)."""
+    first unsolved rung was given, or every tried rung was solved below the ladder's top (the next rung was never
+    tried): then the reach is a lower bound."""
     reach = 0
     for r in sorted(rungs, key=lambda r: r.rung):
         if r.to_solve <= compute:
             reach = r.rung
             continue
         return reach, compute <= r.spent
-    return reach, True
+    return reach, not rungs or reach == max(r.top for r in rungs)
 
 
 def compute_table(rungs: list[RungCompute], order: list[str]) -> list[dict]:
