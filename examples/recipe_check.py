@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.config.builtin import STUDY_DEFAULTS, STUDY_LEARNERS  # noqa: E402
 from harness.config.spec import RunSpec  # noqa: E402
 from harness.run.executors import ProcessPoolExecutor  # noqa: E402
-from harness.store.folder import ResultsFolder  # noqa: E402
+from harness.store.folder import ResultsFolder, read_runs  # noqa: E402
 
 RUNGS = {"gru": 128, "mamba": 64, "lstm": 32, "rnn": 8, "lru": 256}  # the 2026-11-26 baseline's first failures
 RECIPES = [("cosine", 500), ("cosine", 2000), ("constant", 2000)]
@@ -57,10 +57,32 @@ def main() -> int:
             record = fut.result()
             record.checkpoint = None
             folder.append(record)
-            print(f"{record.label} hold {record.distance} seed {record.seed}: {record.outcome}"
-                  f" (steps to solve {record.steps_to_solve}, test accuracy {record.test_accuracy:.3f})", flush=True)
+            acc = "n/a" if record.test_accuracy is None else f"{record.test_accuracy:.3f}"
+            print(f"{record.label} hold {record.distance} seed {record.seed}: {record.outcome.value}"
+                  f" (steps to solve {record.steps_to_solve}, test accuracy {acc})", flush=True)
         pool.shutdown()
+    print(table(read_runs(Path(args.out))))
     return 0
+
+
+def table(records) -> str:
+    """The markdown table the README quotes: per learner and recipe, seeds solved, steps to solve, test accuracy."""
+    rows = ["| learner @ distance | recipe | solved (of seeds) | steps to solve | test accuracy |",
+            "|---|---|---|---|---|"]
+    wanted = {s.id: s for s in specs()}
+    for entry in STUDY_LEARNERS:
+        name = entry["name"]
+        if name not in RUNGS:
+            continue
+        for schedule, steps in RECIPES:
+            runs = sorted((r for r in records if r.id in wanted and wanted[r.id].learner == name
+                           and wanted[r.id].schedule == schedule and wanted[r.id].steps == steps),
+                          key=lambda r: r.seed)
+            solved = sum(r.steps_to_solve is not None for r in runs)
+            sts = ", ".join("—" if r.steps_to_solve is None else f"{r.steps_to_solve:,}" for r in runs)
+            accs = ", ".join("n/a" if r.test_accuracy is None else f"{r.test_accuracy:.2f}" for r in runs)
+            rows.append(f"| {name} @ {RUNGS[name]} | {schedule}, {steps:,} | {solved}/{len(runs)} | {sts} | {accs} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
