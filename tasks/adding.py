@@ -5,9 +5,12 @@ exactly two positions, one uniform in the first half [0, T//2) and one uniform i
 The target at the last position is the sum of the two marked values; only that position is scored. Its distance is
 T - 1 - (first marker position): the reach back to the earlier marked value.
 
-An answer counts as correct when |error| < 0.04 (Hochreiter & Schmidhuber 1997). Memoryless baseline: always
-predict 1, the mean (and mode) of U1 + U2, whose density is the triangle 1 - |s - 1| on [0, 2]: MSE = Var(U1 + U2)
-= 1/6, accuracy = P(|U1 + U2 - 1| < 0.04) = 1 - (1 - 0.04)^2 = 0.0784.
+An answer counts as correct when |error| < ``tolerance`` (default 0.04, the figure Hochreiter & Schmidhuber 1997
+use). Their values are drawn from [-1, 1] and their target is 0.5 + (x1 + x2)/4: with x = 2u - 1 that target is
+half of reach's sum, so their criterion, 0.04 on it, is ``tolerance = 0.08`` here (the literature suite's claim 2
+sets it). Memoryless baseline: always predict 1, the mean (and mode) of U1 + U2, whose density is the triangle
+1 - |s - 1| on [0, 2]: MSE = Var(U1 + U2) = 1/6, accuracy = P(|U1 + U2 - 1| < tol) = 1 - (1 - tol)^2 (0.0784 at
+0.04).
 
 Load: 2 (the first marked value, and the running sum or the second once it comes). Spread: each marker is
 uniform on its half, so each of the ``n_bins`` bins of a half of h positions (at least h // n_bins(h) of them)
@@ -30,13 +33,14 @@ class Adding(Task):
     name: ClassVar[str] = "adding"
     summary: ClassVar[str] = "adding problem: sum the two marked values of a length-`distance` sequence (MSE)"
     kind: ClassVar[str] = "regression"
-    tolerance: ClassVar[float] = 0.04
     n_features: ClassVar[int | None] = 2  # (value, marker)
 
     distance: int
+    tolerance: float = 0.04  # |error| below this counts as correct; 1 is the sum's whole half-range
 
     def __post_init__(self) -> None:
         check_range(self.name, "distance", self.distance, 2, MAX_SIZE)
+        check_range(self.name, "tolerance", self.tolerance, 1e-6, 1.0, kind=float)
 
     @property
     def seq_len(self) -> int:

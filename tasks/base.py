@@ -98,9 +98,11 @@ class Task:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for `run.py list`
     kind: ClassVar[str] = "classification"
-    tolerance: ClassVar[float] = 0.0  # regression: |error| below this counts as correct
 
     distance: int
+    # regression: |error| below this counts as correct. Declared after `distance` so that a subclass may make it a
+    # field with a default (adding does): dataclasses keep a ClassVar's place in the field order.
+    tolerance: ClassVar[float] = 0.0
 
     @classmethod
     def from_params(cls, **params: Any) -> Task:

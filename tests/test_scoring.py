@@ -41,6 +41,7 @@ from harness.run.train import (
     train,
 )
 from tasks import Adding, Batch, Copy, Hold, Lag
+from tasks.base import TaskParameterError
 
 SCALE = 5.0  # the logit an oracle gives its answer; every other class gets 0
 
@@ -167,6 +168,26 @@ def test_adding_oracle_and_the_tolerance_boundary():
         entry[0] += abs(e) < 0.04
         entry[1] += 1
     assert scores["by_distance"] == dict(sorted(expected.items(), key=lambda kv: int(kv[0])))
+
+
+def test_adding_tolerance_is_a_parameter_that_scoring_and_the_baseline_use():
+    # Hochreiter & Schmidhuber's criterion: |error| < 0.04 on 0.5 + (x1 + x2)/4 with x = 2u - 1, which is half of
+    # reach's sum u1 + u2, so 0.08 on the sum; the literature suite's claim 2 runs at it
+    u = torch.rand(1000, 2, dtype=torch.float64)
+    paper = 0.5 + ((2 * u - 1).sum(dim=1)) / 4
+    assert torch.allclose(paper, u.sum(dim=1) / 2)
+    from harness.config.builtin import HOCHREITER_TOLERANCE, literature_tasks
+    assert HOCHREITER_TOLERANCE == 2 * 0.04
+    adding = [t for t in literature_tasks() if t.get("label") == "adding"]
+    assert len(adding) == 1 and adding[0]["params"] == {"tolerance": HOCHREITER_TOLERANCE}
+    loose = Adding(distance=10, tolerance=0.08)
+    batch = sample(loose, batch_size=6)
+    error = [0.0, 0.039, 0.041, -0.079, 0.081, 0.3]
+    assert evaluate(AddingOracle(error), loose, [batch])["accuracy"] == 4 / 6
+    assert evaluate(AddingOracle(error), Adding(distance=10), [batch])["accuracy"] == 2 / 6
+    assert loose.baseline()["accuracy"] == pytest.approx(1 - 0.92 ** 2)
+    with pytest.raises(TaskParameterError, match="tolerance must be in"):
+        Adding(distance=10, tolerance=0.0)
 
 
 def test_evaluate_draws_n_batches_from_the_generator():

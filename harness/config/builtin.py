@@ -120,6 +120,9 @@ def calibration_learners() -> list[dict[str, Any]]:
 LITERATURE_NAME = "literature"
 ADDING_LENGTHS = [50, 100]  # Hochreiter & Schmidhuber: T = 100, 500, 1000
 HOCHREITER_THRESHOLD = 2559 / 2560  # at most 1 wrong of 2,560 test sequences (160 test batches of 16)
+# ... each within 0.04 of the paper's target 0.5 + (x1 + x2)/4, x in [-1, 1]: with x = 2u - 1 that target is half of
+# reach's sum u1 + u2 (u in [0, 1]), so the same criterion is 0.08 on the sum
+HOCHREITER_TOLERANCE = 0.08
 ADDING_BAI = ("adding-bai", 100)  # label, T: the GRU and the TCN on Bai et al.'s adding claim (T = 600)
 COPY_DELAY = 100  # Bai et al.: T = 1000
 SELECTIVE_COPY = {"distance": 48, "n_data": 16, "vocab": 16}  # Gu & Dao: length 4096, 16 data tokens, vocabulary 16
@@ -156,12 +159,14 @@ def literature_learners() -> list[dict[str, Any]]:
 def literature_tasks() -> list[dict[str, Any]]:
     # adding by Hochreiter & Schmidhuber's criterion, for the LSTM (and the RNN): 5,000 steps of 16 = 80,000
     # sequences, at least their 74,000 at T = 100, so a failure there can disagree; validated every 100 steps on 640
-    # sequences, tested on 2,560 as in the paper. The GRU and the TCN meet Bai et al.'s MSE claim on their own entry,
+    # sequences, tested on 2,560 as in the paper, each within the paper's tolerance (HOCHREITER_TOLERANCE). The GRU
+    # and the TCN meet Bai et al.'s MSE claim on their own entry,
     # at the study's threshold and 1,500 steps: at a constant rate the TCN's MSE settles near 1e-3 (a tenth of 1/6 is
     # 0.017) and never meets the 2,560-sequence criterion (a trial: 0.77-0.92 of 640 after 3,000 steps), so there it
     # would spend all 5,000 steps, and the GRU costs 0.063 s a step at T = 100 (3 seeds x 5,000 steps: 16 minutes).
     adding = {"name": "adding", "label": "adding", "distances": ADDING_LENGTHS, "learners": ["rnn", "lstm"],
-              "steps": 5000, "eval_every": 100, "val_batches": 40, "test_batches": 160,
+              "params": {"tolerance": HOCHREITER_TOLERANCE}, "steps": 5000, "eval_every": 100, "val_batches": 40,
+              "test_batches": 160,
               "solve_threshold": HOCHREITER_THRESHOLD}
     adding_bai = {"name": "adding", "label": ADDING_BAI[0], "distances": [ADDING_BAI[1]], "learners": ["gru", "tcn"],
                   "steps": 1500, "test_batches": 160}

@@ -9,7 +9,8 @@ Cuts. Each metric's cut lies between the published figures of the two sides of i
 memoryless baseline for Bai et al.'s losses (their passing models sit at 0.2–0.4 % of it, their failing ones at
 96–106 %); accuracy 0.9 for selective copying (best time-invariant model 57.0 %, worst selective one 97.0 %); 0.95
 for MQAR (attention about 1.0, the best other model 0.90 at (64, 4)); Hochreiter & Schmidhuber's own criterion for
-the adding problem (at most 1 wrong of 2,560 test sequences, each within 0.04).
+the adding problem (at most 1 wrong of 2,560 test sequences, each within 0.04 of their target, which is half of
+reach's sum: 0.08 on it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from harness.config.builtin import (
     ADDING_LENGTHS,
     COPY_DELAY,
     HOCHREITER_THRESHOLD,
+    HOCHREITER_TOLERANCE,
     LITERATURE_NAME,
     MQAR_POINTS,
     MQAR_VOCAB,
@@ -97,14 +99,15 @@ CLAIMS: tuple[Claim, ...] = (
                            "sequences (209,000, 853,000); solved = at most 1 wrong of 2,560 test sequences, "
                            "|error| < 0.04 on a target 0.5 + (x1 + x2)/4",
         scaled_settings=f"T = {', '.join(map(str, ADDING_LENGTHS))}; solved = at most 1 wrong of 2,560 test "
-                        f"sequences (the suite's solve threshold 2559/2560), |error| < 0.04 on the sum itself",
+                        f"sequences (the suite's solve threshold 2559/2560), |error| < {HOCHREITER_TOLERANCE:g} on the "
+                        f"sum of values in [0, 1], the paper's 0.04 on its target (half that sum)",
         rule="the LSTM passes a length when a majority of its seeds are solved by the paper's criterion; it must "
              "pass every length up to 100; a failure counts when the runs had at least the published 74,000 "
              "training sequences (the paper's own budget makes the setting decisive, whatever other learners do); "
              "sequences to success = steps to solve x batch size",
-        differs=("values in [0, 1] summed (the paper: [-1, 1] mapped to 0.5 + sum/4, so its 0.04 is 0.16 on the "
-                 "sum: reach's criterion is 4x stricter)", "AdamW on batches of 16 instead of online gradient "
-                 "descent, one update per sequence") + RECIPE[:1] + RECIPE[2:],
+        differs=("AdamW on batches of 16 instead of online gradient descent, one update per sequence",
+                 "validation on 640 sequences, so a run can stop at 640 of 640 right and then miss the 2,560-sequence "
+                 "criterion on test") + RECIPE[:1] + RECIPE[2:],
         settle="of the LSTM with 4x the budget, or with a learning rate calibrated on the adding problem",
         groups=(Group("lstm", ("lstm",), SOLVES, "T = 100: solved after 74,000 sequences"),),
         judge=by_points, points=ADDING_POINTS, metric=HOCHREITER, min_budget=SEQUENCES_T100, needs_passer=False),
