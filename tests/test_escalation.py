@@ -1,6 +1,7 @@
 """Budget escalation: a continued run equals a fresh run of the larger budget bit for bit; the plan adds extra seeds
 and continuations only where the first failed rung calls for them; a sweep runs, stores, links and resumes them."""
 
+import dataclasses
 import json
 
 import pytest
@@ -151,6 +152,64 @@ def test_escalation_solving_one_of_two_adds_a_seed_afterwards():
     assert {c.stage for c in new} == {ESCALATED}
     done.update({c.spec.id: fake(c.spec, "solved" if c.seed == 0 else "unsolved") for c in new})
     assert any(c.stage == EXTRA_SEED for c in escalation_cells(cells, done, suite.escalate))
+
+
+# -- sibling candidates of a calibrated setting -----------------------------------------------------------------------
+GRID_SUITE = {"name": "grid", "seeds": [0, 1], "calibrate": ["lr"],
+              "defaults": {"steps": 10, "schedule": "constant", "d_model": 8},
+              "escalate": {"factor": 3, "seeds": 3},
+              "learners": [{"name": "gru", "lr": 1e-3}, {"name": "gru", "lr": 1e-2}, {"name": "lstm"}],
+              "tasks": [{"name": "hold", "distances": [2, 4]}]}
+
+
+def grid_with(outcomes, val):
+    """outcomes: (lr or 'lstm', distance) -> outcome of both seeds; val: the same key -> final validation accuracy."""
+    suite = Suite.from_dict(GRID_SUITE, where="t")
+    cells = suite.plan()
+    done = {}
+    for c in cells:
+        key = ("lstm" if c.spec.learner == "lstm" else c.spec.lr, c.rung)
+        if key in outcomes:
+            done[c.spec.id] = dataclasses.replace(fake(c.spec, outcomes[key]),
+                                                  curve=[{"step": 10, "val_accuracy": val.get(key, 0.5)}])
+    return suite, cells, done
+
+
+def escalated_learners(suite, cells, done):
+    return sorted({(c.spec.learner, c.spec.lr) for c in escalation_cells(cells, done, suite.escalate, suite.calibrate)
+                   if c.stage == ESCALATED})
+
+
+def test_only_the_calibrated_choice_among_siblings_escalates():
+    both_fail = {(1e-3, 2): "solved", (1e-2, 2): "solved", (1e-3, 4): "unsolved", (1e-2, 4): "unsolved",
+                 ("lstm", 2): "unsolved"}
+    # the better final validation accuracy at the shared first failed rung is the one continued; the lstm, a
+    # learner with no sibling, escalates as before
+    suite, cells, done = grid_with(both_fail, {(1e-3, 4): 0.7, (1e-2, 4): 0.4})
+    assert escalated_learners(suite, cells, done) == [("gru", 1e-3), ("lstm", 3e-3)]
+    suite, cells, done = grid_with(both_fail, {(1e-3, 4): 0.4, (1e-2, 4): 0.7})
+    assert escalated_learners(suite, cells, done) == [("gru", 1e-2), ("lstm", 3e-3)]
+    # without the suite's calibrated settings, every ladder escalates (the main study's behaviour)
+    assert len({(c.spec.learner, c.spec.lr) for c in escalation_cells(cells, done, suite.escalate)}) == 3
+    # a sibling that failed a shorter rung loses to one that got further, whatever its accuracy
+    suite, cells, done = grid_with({(1e-3, 2): "unsolved", (1e-2, 2): "solved", (1e-2, 4): "unsolved"},
+                                   {(1e-3, 2): 0.9, (1e-2, 4): 0.3})
+    assert ("gru", 1e-2) in escalated_learners(suite, cells, done)
+    assert ("gru", 1e-3) not in escalated_learners(suite, cells, done)
+    # a sibling that solved every rung stands for the learner: no other candidate escalates
+    suite, cells, done = grid_with({(1e-3, 2): "solved", (1e-3, 4): "solved", (1e-2, 2): "unsolved"},
+                                   {(1e-2, 2): 0.99})
+    assert ("gru", 1e-2) not in escalated_learners(suite, cells, done)
+    # nothing escalates among siblings while one of them is undecided (its rung 2 still runs); once it fails
+    # there with a lower validation accuracy, the other goes on
+    suite, cells, done = grid_with({(1e-2, 2): "unsolved"}, {(1e-2, 2): 0.6})
+    assert ("gru", 1e-2) not in escalated_learners(suite, cells, done)
+    suite, cells, done = grid_with({(1e-2, 2): "unsolved", (1e-3, 2): "unsolved"}, {(1e-2, 2): 0.6, (1e-3, 2): 0.5})
+    assert [lr for name, lr in escalated_learners(suite, cells, done) if name == "gru"] == [1e-2]
+    # the boundary of a passed-over sibling records no escalation (factor 1), the chosen one its factor
+    suite, cells, done = grid_with(both_fail, {(1e-3, 4): 0.7, (1e-2, 4): 0.4})
+    factors = {(b.learner, b.rung): b.factor for b in boundaries(cells, done, suite.escalate, suite.calibrate)}
+    assert factors == {("gru[lr=0.001]", 4): 3, ("gru[lr=0.01]", 4): 1, ("lstm", 2): 3}
 
 
 # -- a sweep ------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.markup import escape
 from rich.table import Table
 
@@ -21,14 +23,14 @@ SUMMARY_OUTCOMES = (Outcome.SOLVED, Outcome.UNSOLVED, Outcome.SKIPPED, Outcome.D
 
 
 def summary_table(records: list[RunRecord], plan: list[Cell] | None = None,
-                  escalate: dict[str, int] | None = None) -> Table:
+                  escalate: dict[str, int] | None = None, calibrated: Sequence[str] = ()) -> Table:
     """Reach per learner x task configuration, as the report computes it ("64 (2/2)": the reach and the seeds that
     solved it; on a load ladder, the capacity), and the first failed rung after budget escalation ("· 128 ↑ 4×:
     2/3": solved by a majority with 4x the steps; "·" alone when it stayed failed)."""
     summary = reach_summary(runs_frame(records, plan))
     after = {}
     if plan is not None and escalate:
-        for b in boundaries(plan, {r.id: r for r in records}, escalate):
+        for b in boundaries(plan, {r.id: r for r in records}, escalate, calibrated):
             if b.complete:
                 after[(b.task, b.learner)] = f" · {b.rung} {'↑' if b.solved_by_escalation else '✗'} " \
                                               f"{b.factor}×: {b.solved}/{b.n}"
@@ -70,7 +72,7 @@ def finish_sweep(suite: Suite, result: SweepResult, report: bool = True, workers
     if report:
         out.print(f"report: {build_report(folder)}")
     if records:  # a probes-only suite (table1) has no runs to tabulate
-        out.print(summary_table(records, suite.plan(), suite.escalate))
+        out.print(summary_table(records, suite.plan(), suite.escalate, suite.calibrate))
     if records and suite.calibrate:
         out.print(calibration_table(records, suite.calibrate))
     parts = ", ".join(f"{result.counts.get(k, 0)} {k}" for k in SUMMARY_OUTCOMES)

@@ -176,8 +176,9 @@ def sweep_compute(loaded: Loaded) -> list[RungCompute]:
     if loaded.plan is None:
         return []
     escalate = loaded.suite_obj.escalate if loaded.suite_obj is not None else None
+    calibrated = loaded.suite_obj.calibrate if loaded.suite_obj is not None else []
     by_id = {r.id: r for r in loaded.records + loaded.escalated}
-    return rung_compute(loaded.plan, by_id, boundaries(loaded.plan, by_id, escalate))
+    return rung_compute(loaded.plan, by_id, boundaries(loaded.plan, by_id, escalate, calibrated))
 
 
 def boundary_evidence(loaded: Loaded, structure: Structure) -> dict[tuple[str, str], LadderEvidence]:
@@ -186,12 +187,13 @@ def boundary_evidence(loaded: Loaded, structure: Structure) -> dict[tuple[str, s
     if loaded.plan is None:
         return {}
     escalate = loaded.suite_obj.escalate if loaded.suite_obj is not None else None
+    calibrated = loaded.suite_obj.calibrate if loaded.suite_obj is not None else []
     by_id = {r.id: r for r in loaded.records + loaded.escalated}
     first: dict[tuple[str, str], int] = {}
     for c in loaded.plan:
         first[(c.task, c.learner)] = min(first.get((c.task, c.learner), c.rung), c.rung)
     return {(b.task, b.learner): ladder_evidence(b, structure, first[(b.task, b.learner)])
-            for b in boundaries(loaded.plan, by_id, escalate)}
+            for b in boundaries(loaded.plan, by_id, escalate, calibrated)}
 
 
 def render(ctx: dict[str, Any], env: jinja2.Environment, markdown: bool = False) -> dict[str, Any]:

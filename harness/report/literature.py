@@ -106,8 +106,8 @@ CLAIMS: tuple[Claim, ...] = (
              "training sequences (the paper's own budget makes the setting decisive, whatever other learners do); "
              "sequences to success = steps to solve x batch size",
         differs=("AdamW on batches of 16 instead of online gradient descent, one update per sequence",
-                 "validation on 640 sequences, so a run can stop at 640 of 640 right and then miss the 2,560-sequence "
-                 "criterion on test") + RECIPE[:1] + RECIPE[2:],
+                 "stopped once 2,560 validation sequences meet the criterion instead of once 2,000 consecutive "
+                 "training sequences are right") + RECIPE[:1] + RECIPE[2:],
         settle="of the LSTM with 4x the budget, or with a learning rate calibrated on the adding problem",
         groups=(Group("lstm", ("lstm",), SOLVES, "T = 100: solved after 74,000 sequences"),),
         judge=by_points, points=ADDING_POINTS, metric=HOCHREITER, min_budget=SEQUENCES_T100, needs_passer=False),

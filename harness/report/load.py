@@ -74,7 +74,7 @@ def load_folder(folder: Path) -> Loaded:
         # the plan's labels, not the stored ones: a folder written before a relabelling reads as today
         labels = {c.spec.id: c.learner for c in out.plan}
         by_id = {r.id: r for r in records}
-        out.escalations = escalation_cells(out.plan, by_id, out.suite_obj.escalate)
+        out.escalations = escalation_cells(out.plan, by_id, out.suite_obj.escalate, out.suite_obj.calibrate)
         labels.update({c.spec.id: c.learner for c in out.escalations})
         extra = {c.spec.id for c in out.escalations} - planned
         out.escalated = [dataclasses.replace(by_id[i], label=labels[i]) for i in sorted(extra) if i in by_id]

@@ -29,6 +29,7 @@ import dataclasses
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.config.plan import BASE, ESCALATED, EXTRA_SEED, Cell
@@ -64,20 +65,24 @@ def escalated(cell: Cell, factor: int) -> Cell:
     return dataclasses.replace(cell, spec=spec, stage=ESCALATED, parent=cell.spec.id)
 
 
-def escalation_cells(cells: list[Cell], done: dict[str, RunRecord], escalate: dict[str, int] | None) -> list[Cell]:
+def escalation_cells(cells: list[Cell], done: dict[str, RunRecord], escalate: dict[str, int] | None,
+                     calibrate: Sequence[str] = ()) -> list[Cell]:
     """The extra-seed and escalated cells that ``done`` (finished records by id) calls for, ladder by ladder (see
-    the module docstring). A run that two ladders share appears under each; the caller runs it once."""
+    the module docstring). A run that two ladders share appears under each; the caller runs it once. With
+    ``calibrate`` (the suite's calibrated settings), only the chosen one of sibling ladders escalates
+    (:func:`chosen_among_siblings`)."""
     if not escalate:
         return []
     factor, want = escalate["factor"], escalate["seeds"]
     top_seed = max((c.seed for c in cells), default=-1)
     out: list[Cell] = []
-    for rungs in ladders(cells).values():
+    all_ladders = ladders(cells)
+    for key, rungs in all_ladders.items():
         rung = first_failed_rung(rungs, done)
         if rung is None:
             continue
         at = list(rungs[rung])
-        if beyond_field(at[0], done[at[0].spec.id]):
+        if beyond_field(at[0], done[at[0].spec.id]) or not chosen_among_siblings(key, all_ladders, done, calibrate):
             continue
         if _disagree(at, done, factor) and len(at) < want:
             at += [dataclasses.replace(at[0], seed=seed, spec=at[0].spec.replace(seed=seed), stage=EXTRA_SEED)
@@ -86,6 +91,58 @@ def escalation_cells(cells: list[Cell], done: dict[str, RunRecord], escalate: di
         out += [escalated(c, factor) for c in at
                 if c.spec.id in done and done[c.spec.id].outcome is Outcome.UNSOLVED]
     return out
+
+
+def sibling_key(cell: Cell, calibrate: Sequence[str]) -> str:
+    """What a ladder is apart from its calibrated settings: ladders of one task configuration whose learner
+    configurations differ only in ``calibrate`` (lr, a learner option such as forget_bias) are siblings, the
+    candidates a calibrated choice picks from."""
+    spec = {k: v for k, v in cell.spec.to_dict().items()
+            if k not in ("seed", "distance", "task_params", "label", "continues", *calibrate)}
+    spec["learner_options"] = {k: v for k, v in cell.spec.learner_options.items() if k not in calibrate}
+    return json.dumps([cell.task, spec], sort_keys=True, default=str)
+
+
+def _standing(rungs: dict[int, list[Cell]], done: dict[str, RunRecord]) -> tuple[int, float, float] | None:
+    """How far a ladder got, for choosing among siblings: (its first failed rung, or a rung past its last when it
+    solved every one; the mean final validation accuracy there; minus the mean steps validation took to reach the
+    threshold there), larger is better; None while undecided (a rung below the first failed one still runs)."""
+    for rung in sorted(rungs):
+        cells = rungs[rung]
+        if any(c.spec.id not in done for c in cells):
+            return None
+        runs = [done[c.spec.id] for c in cells]
+        if sum(r.outcome is Outcome.SOLVED for r in runs) * 2 <= len(runs):
+            curves = [r for r in runs if r.curve]
+            acc = sum(float(r.curve[-1].get("val_accuracy") or 0.0) for r in curves) / max(len(curves), 1)
+            steps = sum(float(r.val_steps_to_threshold or r.steps_run or 0) for r in runs) / len(runs)
+            return rung, acc, -steps
+    return max(rungs) + 1, 1.0, 0.0
+
+
+def chosen_among_siblings(key: tuple[str, str], all_ladders: dict[tuple[str, str], dict[int, list[Cell]]],
+                          done: dict[str, RunRecord], calibrate: Sequence[str]) -> bool:
+    """Whether ladder ``key`` is the one of its siblings (:func:`sibling_key`) that budget escalation continues.
+
+    Where a suite calibrates a setting (``calibrate = ["lr"]``), its report stands one candidate for the learner —
+    the one with the best final validation accuracy, as harness.report.calibration chooses — and more budget for
+    the others would be spent on runs no finding reads. So only the sibling that got furthest escalates: the
+    largest first failed rung (a sibling that solved this ladder's first failed rung beats it), then the best mean
+    final validation accuracy there, then the fewest steps to the threshold, then the label; and none while a
+    sibling is undecided. Validation streams only: test numbers are never read."""
+    if not calibrate:
+        return True
+    rungs = all_ladders[key]
+    mine = sibling_key(next(iter(rungs.values()))[0], calibrate)
+    ranked = []
+    for other, other_rungs in all_ladders.items():
+        if other == key or sibling_key(next(iter(other_rungs.values()))[0], calibrate) == mine:
+            standing = _standing(other_rungs, done)
+            if standing is None:
+                return False
+            rung, acc, minus_steps = standing
+            ranked.append(((-rung, -acc, -minus_steps, other[1]), other))
+    return min(ranked)[1] == key  # the label breaks a full tie, the smaller first
 
 
 def beyond_field(cell: Cell, record: RunRecord) -> bool:
@@ -184,19 +241,24 @@ class Boundary:
         return not any(s.pending for s in self.seeds)
 
 
-def boundaries(cells: list[Cell], records: dict[str, RunRecord], escalate: dict[str, int] | None) -> list[Boundary]:
+def boundaries(cells: list[Cell], records: dict[str, RunRecord], escalate: dict[str, int] | None,
+               calibrate: Sequence[str] = ()) -> list[Boundary]:
     """Every ladder's first failed rung with its seeds' runs (base, extra seeds, continuations), from the suite's
     cells and the finished records by id; ordered as the ladders first appear in ``cells``."""
     factor = escalate["factor"] if escalate else 1
-    extra = escalation_cells(cells, records, escalate)
+    extra = escalation_cells(cells, records, escalate, calibrate)
     out = []
-    for (task, learner), rungs in ladders(cells).items():
+    all_ladders = ladders(cells)
+    for (task, learner), rungs in all_ladders.items():
         rung = first_failed_rung(rungs, records)
         if rung is None:
             continue
         at = rungs[rung] + [c for c in extra if (c.task, c.learner, c.rung, c.stage) == (task, learner, rung,
                                                                                          EXTRA_SEED)]
-        here = 1 if beyond_field(at[0], records[at[0].spec.id]) else factor  # no escalation beyond the field
+        # no escalation beyond the field, nor for a sibling the calibrated choice passed over
+        kept = not beyond_field(at[0], records[at[0].spec.id]) and chosen_among_siblings(
+            (task, learner), all_ladders, records, calibrate)
+        here = factor if kept else 1
         seeds = []
         for c in sorted(at, key=lambda c: c.seed):
             more = records.get(escalated(c, here).spec.id) if here > 1 else None

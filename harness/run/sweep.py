@@ -124,7 +124,7 @@ def run_suite(suite: Suite, out: Path, executor: Executor, command: str,
                         skipped[spec.id] = RunRecord.skipped(spec, failed_at, axis)
                         if progress:
                             progress("skipped", spec=spec, record=skipped[spec.id])
-                for cell in escalation_cells(cells, done, suite.escalate):
+                for cell in escalation_cells(cells, done, suite.escalate, suite.calibrate):
                     if cell.spec.id not in escalations:
                         escalations[cell.spec.id] = cell.spec
                         if cell.spec.id not in done and progress:
