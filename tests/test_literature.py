@@ -239,6 +239,41 @@ def test_escalations_and_extra_seeds_are_kept_out_of_the_rules_and_shown_beside_
     assert lstm100.published == 74_000 and lstm100.high == pytest.approx(wilson(0, 3)[1])
 
 
+def test_more_budget_is_read_by_the_claims_metric_and_named_when_it_passes(tmp_path):
+    """Bai et al.'s TCN on adding at the base budget: MSE at the baseline in every seed (disagrees); continued to 4x
+    the steps, MSE at 0.002 x baseline but accuracy short of the study's solve threshold, so no run is *solved*: the
+    claim's metric (MSE <= 0.1 x baseline) passes all three, and the sentence says the base budget binds."""
+    def tcn_fails(task, learner, rung, seed):
+        if task == "adding-bai" and learner == "tcn":
+            return {"ratio": 1.0}
+        return as_published(task, learner, rung, seed)
+
+    records = folder_records(tcn_fails)
+    failed = [r for r in records if r.label == "tcn" and r.task == "adding"]  # adding-bai: the tcn's only adding
+    assert len(failed) == 3
+    more = [dataclasses.replace(r, id=r.id[:8] + "more", outcome=Outcome.UNSOLVED, test_accuracy=0.9,
+                                test_loss=0.002 * r.baseline_loss, spec={**r.spec, "continues": r.id})
+            for r in failed]
+    rows = rows_of(records + more)
+    row = rows[("1a", "tcn")]
+    assert row.agreement is A.DISAGREES  # the base budget's runs decide
+    (cell,) = row.facts["cells"]
+    assert (cell.extended, cell.extended_solved, cell.extended_passed) == (3, 0, 3)
+    assert cell.extended_figure == pytest.approx(0.002)
+    folder = write_folder(tmp_path / "lit", records + more)
+    build_report(folder)
+    line = next(x for x in (folder / "summary.md").read_text().splitlines() if x.startswith("| 1a · tcn"))
+    assert "with more budget or seeds: 3 of 3 ≤ 0.1 × baseline (0.002 × baseline)" in line
+    assert "With more budget or seeds, 3 of 3 runs pass T = 100: there the base budget binds" in line
+    # where the larger budget does not pass either, nothing is claimed for it
+    worse = [dataclasses.replace(m, test_loss=0.9 * m.baseline_loss) for m in more]
+    (cell,) = rows_of(records + worse)[("1a", "tcn")].facts["cells"]
+    assert cell.extended_passed == 0
+    folder = write_folder(tmp_path / "lit2", records + worse)
+    build_report(folder)
+    assert "the base budget binds" not in (folder / "summary.md").read_text()
+
+
 def test_sequences_to_success_are_steps_to_solve_times_the_batch():
     ev = evidence(folder_records(as_published), PLAN, SUITE.seeds)
     table = {(s.learner, s.setting): s for s in success_table(ev)}

@@ -160,7 +160,9 @@ def _params_key(r: RunRecord) -> tuple[str, int, str, str]:
 def extensions(records: list[RunRecord], runs: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
     """Escalations (``spec["continues"]``: a failed run continued from its last state to more steps) and extra
     seeds (a seed outside the suite's), each mapped to the primary cell(s) it extends. Columns: task, label, rung,
-    seed, kind ("escalated" or "extra seed"), outcome, steps."""
+    seed, kind ("escalated" or "extra seed"), outcome, steps, and the metrics a claim reads (test_accuracy,
+    loss_ratio = test loss / memoryless baseline, solved), so that "with more budget" is judged by the claim's own
+    metric."""
     ids = {r.id: r for r in records}
     cells: dict[tuple, dict[tuple[str, str, int], None]] = {}  # one entry per cell, whatever its seeds
     for row in runs.itertuples():
@@ -172,10 +174,15 @@ def extensions(records: list[RunRecord], runs: pd.DataFrame, seeds: list[int]) -
             continue
         origin = ids.get(str(r.spec.get("continues"))) if r.spec.get("continues") else None
         for task, label, rung in cells.get(_params_key(origin or r), {}):
+            base = r.baseline_loss
             out.append({"task": task, "label": label, "rung": rung, "seed": r.seed,
                         "kind": "escalated" if r.spec.get("continues") else "extra seed",
-                        "outcome": str(r.outcome), "steps": r.spec.get("steps")})
-    return pd.DataFrame(out, columns=["task", "label", "rung", "seed", "kind", "outcome", "steps"])
+                        "outcome": str(r.outcome), "steps": r.spec.get("steps"),
+                        "test_accuracy": r.test_accuracy,
+                        "loss_ratio": r.test_loss / base if r.test_loss is not None and base else None,
+                        "solved": float(r.outcome is Outcome.SOLVED)})
+    return pd.DataFrame(out, columns=["task", "label", "rung", "seed", "kind", "outcome", "steps", "test_accuracy",
+                                      "loss_ratio", "solved"])
 
 
 def evidence(records: list[RunRecord], plan: list[Cell] | None, seeds: list[int],
@@ -216,6 +223,8 @@ class Measured:
     params: int | None
     extended: int = 0  # escalated runs and extra seeds of this cell
     extended_solved: int = 0
+    extended_passed: int = 0  # ... that meet the claim's metric
+    extended_figure: float = float("nan")  # the metric's median over them
 
     @property
     def passes(self) -> bool:
@@ -242,6 +251,7 @@ def measure(ev: Evidence, metric: Metric, learner: str, point: Point) -> Measure
     params = pd.to_numeric(ran.params, errors="coerce").dropna()
     ext = ev.extended
     ext = ext[(ext.task == point.task) & (ext.label == learner) & (ext.rung == point.rung)]
+    more = pd.to_numeric(ext[metric.column], errors="coerce")
     return Measured(learner=learner, setting=point.setting, seeds=int(group.seed.nunique()), trained=len(ran),
                     passed=int(sum(metric.passes(v) for v in values)),
                     figure=float(values.median()) if values.notna().any() else float("nan"),
@@ -251,7 +261,9 @@ def measure(ev: Evidence, metric: Metric, learner: str, point: Point) -> Measure
                     budget=int(steps.min()) if steps.notna().any() else None,
                     skipped=int((cell.outcome == str(Outcome.SKIPPED)).sum()),
                     params=int(params.median()) if len(params) else None, extended=len(ext),
-                    extended_solved=int((ext.outcome == str(Outcome.SOLVED)).sum()))
+                    extended_solved=int((ext.outcome == str(Outcome.SOLVED)).sum()),
+                    extended_passed=int(sum(metric.passes(v) for v in more)),
+                    extended_figure=float(more.median()) if more.notna().any() else float("nan"))
 
 
 def passers(ev: Evidence, claim: Claim, point: Point, points: tuple[Point, ...]) -> list[str]:
