@@ -244,6 +244,33 @@ def test_a_drop_inside_the_seed_range_passes_unless_strict(tmp_path):
     assert gate(a, write(tmp_path, "c", ladder("lstm", {4: [0.45, 0.4]}, distances=(4,))))[0] == 1
 
 
+def test_a_drop_with_every_seed_at_chance_is_noise_and_one_from_above_chance_is_not(tmp_path):
+    """hold with 8 symbols: chance 0.125 over 256 test answers, so at most 0.125 + 2 x 0.0207 = 0.166 is still chance.
+    A constant answer scores the frequency of its class in the seed's test stream: 0.133 on one side's seeds, 0.094
+    on the other's, with nothing learned on either."""
+    def at(acc, seed, d=8):
+        r = run("cnn", d, seed, acc)
+        r.update(baseline_accuracy=0.125, test_by_distance={str(d): [round(acc * 256), 256]})
+        return r
+
+    base = [at(0.133, 0), at(0.137, 1)]
+    new = [at(0.094, 0), at(0.078, 1)]
+    a, b = write(tmp_path, "a", base), write(tmp_path, "b", new)
+    code, text = gate(a, b)
+    assert code == 0, text
+    assert ("  - cnn on hold at distance 8: mean test accuracy fell 0.135 → 0.086 (-0.049, more than 0.02), within "
+            "noise: every seed of both sides at chance (≤ 0.166, the memoryless baseline + 2 binomial standard errors "
+            "of its test answers)") in text.splitlines()
+    assert gate(a, b, strict=True)[0] == 1  # the exact comparison still fails it
+    # a seed above the chance band on the BASE side: the fall is judged by the permutation test, and fails
+    learned = write(tmp_path, "c", [at(0.30, 0), at(0.25, 1)])
+    code, text = gate(learned, b)
+    assert code == 1 and "no NEW seed as good as any BASE seed" in text
+    # where a run does not record its baseline (an older folder), the rule does not apply
+    bare = write(tmp_path, "d", [run("cnn", 8, 0, 0.133), run("cnn", 8, 1, 0.137)])
+    assert gate(bare, b)[0] == 1
+
+
 def test_with_five_seeds_a_split_can_be_beyond_noise():
     base = [run("tcn", 8, s, 1.0) for s in range(5)]
     new = [run("tcn", 8, s, 1.0 if s == 0 else 0.97) for s in range(5)]  # 5/5 -> 1/5, and accuracy 1.0 -> 0.976
@@ -462,7 +489,9 @@ def test_the_committed_baseline_on_another_machine_passes_and_a_broken_learner_f
         else:
             flipped[failed[0]["id"]] = {"outcome": "solved", "test_accuracy": 1.0,
                                         "steps_to_solve": failed[0]["steps_run"]}
-    env = {**json.loads((BASELINE / "env.json").read_text()), "cpu": "Intel(R) Xeon(R) Processor @ 2.80GHz"}
+    base_env = json.loads((BASELINE / "env.json").read_text())
+    other_cpu = "AMD EPYC" if base_env["cpu"] != "AMD EPYC" else "Intel(R) Xeon(R) Processor @ 2.80GHz"
+    env = {**base_env, "cpu": other_cpu}  # whichever CPU the committed baseline did not run on
 
     def new_side(name, rows):
         path = tmp_path / name
@@ -475,7 +504,7 @@ def test_the_committed_baseline_on_another_machine_passes_and_a_broken_learner_f
     noisy = [dict(r, **flipped.get(r["id"], {})) for r in rows]
     code, text = gate(str(BASELINE), new_side("noisy", noisy))
     assert code == 0, text
-    assert "different machines (CPU 'AMD EPYC' → 'Intel(R) Xeon(R) Processor @ 2.80GHz')" in text
+    assert f"different machines (CPU '{base_env['cpu']}' → '{other_cpu}')" in text
     code, strict = gate(str(BASELINE), str(tmp_path / "noisy"), strict=True)
     alarms = [line for line in listed(strict, "REGRESSION:") if "throughput" not in line]
     assert code == 1 and alarms, "the flips fool --strict (else this test shows nothing)"

@@ -107,7 +107,7 @@ def test_report_renders_in_chromium(smoke_report):
     assert problems == []
     assert widths[0] <= widths[1], f"sideways scroll: content {widths[0]} px wide in a {widths[1]} px window"
     assert 0 <= summary["top"] < 900 and summary["width"] > 300, summary  # the study's figure on the first screen
-    assert "Budgets shape every number" in verdict and "binds" in verdict
+    assert "Budgets shape every number" in verdict and "what limits it" in verdict
     alts = " ".join(img["alt"] for img in images)
     assert "Accuracy against distance" in alts and "Learning curves" in alts, images
     assert all(img["complete"] and img["width"] > 0 for img in images), images

@@ -13,7 +13,9 @@ counts only when it is larger than the cell's own noise (harness.report.noise): 
 - the mean test accuracy over seeds of a cell dropped by more than ``max_accuracy_drop`` (absolute, default 0.02)
   *and* the drop is beyond noise: a one-sided exact permutation test of BASE's seeds against NEW's at p <=
   ``alpha`` (default 0.05), or, with too few seeds for any outcome to reach ``alpha`` (two a side: the least p is
-  1/6), no NEW seed as good as any BASE seed;
+  1/6), no NEW seed as good as any BASE seed; *and* not with every seed of both sides at chance (at most the
+  memoryless baseline accuracy + 2 binomial standard errors of the run's test answers: a learner that learned
+  nothing, whose score moves only with the test stream its seed drew);
 - the reach (or capacity) of a (task, learner) fell, computed on the rungs both sides planned (so a suite that
   grew or shrank does not count as a change), *and* a rung the fall spans is solved by fewer seeds beyond noise by
   the same rule (Fisher's exact test on solved seeds): a fall confined to rungs where either side's seeds split is
@@ -53,9 +55,11 @@ from harness.report.analysis import reach_table
 from harness.report.literature import compare_claims
 from harness.report.noise import (
     ALPHA,
+    CHANCE_Z,
     MACHINE,
     Evidence,
     accuracy_test,
+    chance_top,
     least_p,
     machine_differences,
     solved_test,
@@ -127,8 +131,9 @@ def base_runs(records: list[RunRecord], seeds: Collection[int] | None) -> list[R
 
 def cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (task, label, rung): seeds that trained, accuracy mean/min/max over them (and the values), solved count,
-    runs that ran (trained or raised), mean steps to solve over solved seeds, median tokens/s, and the counts of runs
-    that raised or were skipped."""
+    runs that ran (trained or raised), mean steps to solve over solved seeds, median tokens/s, the counts of runs
+    that raised or were skipped, and ``chance``: the highest accuracy still at chance for every one of its trained
+    runs (:func:`harness.report.noise.chance_top`; NaN where a run does not say)."""
     rows = []
     for (task, label, rung), g in frame.groupby(["task", "label", "rung"], sort=True):
         ran = g[g.outcome.isin(TRAINED)]
@@ -137,6 +142,7 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
         steps = pd.to_numeric(solved.steps_to_solve, errors="coerce").dropna()
         tps = pd.to_numeric(ran.tokens_per_s, errors="coerce").dropna()
         error = int((g.outcome == Outcome.ERROR).sum())
+        chance = pd.to_numeric(ran.chance_top, errors="coerce") if "chance_top" in ran else pd.Series(dtype=float)
         rows.append({"task": task, "label": label, "rung": int(rung), "axis": str(g.axis.iloc[0]), "trained": len(ran),
                      "seeds": sorted(int(s) for s in g.seed), "acc_mean": float(acc.mean()) if len(acc) else math.nan,
                      "acc_min": float(acc.min()) if len(acc) else math.nan,
@@ -145,10 +151,11 @@ def cells(frame: pd.DataFrame) -> pd.DataFrame:
                      "solved": len(solved), "ran": len(ran) + error,
                      "steps": float(steps.mean()) if len(steps) else math.nan,
                      "tokens_per_s": float(tps.median()) if len(tps) else math.nan,
-                     "error": error, "skipped": int((g.outcome == Outcome.SKIPPED).sum())})
+                     "error": error, "skipped": int((g.outcome == Outcome.SKIPPED).sum()),
+                     "chance": float(chance.min()) if chance.notna().all() and len(chance) else math.nan})
     return pd.DataFrame(rows, columns=["task", "label", "rung", "axis", "trained", "seeds", "acc_mean", "acc_min",
                                        "acc_max", "acc_values", "solved", "ran", "steps", "tokens_per_s", "error",
-                                       "skipped"])
+                                       "skipped", "chance"])
 
 
 def _describe(frame: pd.DataFrame) -> str:
@@ -186,8 +193,9 @@ def _header(env_b: dict, env_n: dict, strict: bool, alpha: float, drop: float, s
         rule = (f"rule: noise-aware: a cell is worse only beyond its seeds' own spread, by a one-sided exact "
                 f"permutation test of BASE's seeds against NEW's (Fisher's exact test for solved seeds) at p ≤ "
                 f"{alpha:g}; {few}the most extreme outcome counts: no NEW seed as good as any BASE seed. Accuracy "
-                f"must also fall by more than {drop:g}, a reach or capacity must fall at a rung worse by that test, "
-                f"and a run that now raises is never noise; --strict compares exactly")
+                f"must also fall by more than {drop:g}, and not with every seed of both sides at chance (the "
+                f"memoryless baseline + {CHANCE_Z:g} binomial standard errors); a reach or capacity must fall at a "
+                f"rung worse by that test, and a run that now raises is never noise; --strict compares exactly")
     return [line, rule]
 
 
@@ -304,8 +312,12 @@ def _accuracy(out: Comparison, both: pd.DataFrame, drop: float, strict: bool, al
                 fell = (f"mean test accuracy fell {r.acc_mean_b:.3f} → {r.acc_mean_n:.3f} ({delta:+.3f}, more than "
                         f"{drop:g})")
                 test = accuracy_test(r.acc_values_b, r.acc_values_n, alpha)
+                chance = min(r.chance_b, r.chance_n)  # NaN (no comparison holds) where a side does not say
                 if strict:
                     reasons.append(fell)
+                elif max(r.acc_values_b + r.acc_values_n) <= chance:
+                    noise.append(f"{fell}, within noise: every seed of both sides at chance (≤ {chance:.3f}, the "
+                                 f"memoryless baseline + {CHANCE_Z:g} binomial standard errors of its test answers)")
                 elif test.beyond:
                     reasons.append(f"{fell}, {_evidence(test)}")
                 else:
@@ -390,6 +402,10 @@ def compare_results(base: list[RunRecord], new: list[RunRecord], max_accuracy_dr
     every_base, every_new = base, new  # the literature's claims read escalations too
     base, new = base_runs(base, seeds_base), base_runs(new, seeds_new)
     fb, fn = runs_frame(base, plan_base), runs_frame(new, plan_new)
+    for frame, records in ((fb, base), (fn, new)):
+        tops = {r.id: chance_top(r.baseline_accuracy, sum(t for _, t in (r.test_by_distance or {}).values()))
+                for r in records}
+        frame["chance_top"] = frame.id.map(tops) if len(frame) else pd.Series(dtype=float)
     cb, cn = cells(fb), cells(fn)
     key = ["task", "label", "rung"]
     both = cb.merge(cn, on=key + ["axis"], suffixes=("_b", "_n"))

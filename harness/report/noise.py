@@ -111,6 +111,19 @@ def solved_test(solved_base: int, runs_base: int, solved_new: int, runs_new: int
                 runs_base=runs_base, runs_new=runs_new)
 
 
+# A run "at chance" scores no more than the memoryless baseline plus this many binomial standard errors of its
+# test answers: a learner that learned nothing, whose score moves only with the test stream it was drawn on.
+CHANCE_Z = 2.0
+
+
+def chance_top(baseline: float | None, scored: int | None) -> float:
+    """The highest test accuracy still at chance for a run whose memoryless baseline accuracy is ``baseline`` over
+    ``scored`` test answers (NaN when either is unknown)."""
+    if baseline is None or not scored or math.isnan(baseline):
+        return math.nan
+    return baseline + CHANCE_Z * math.sqrt(baseline * (1 - baseline) / scored)
+
+
 def accuracy_test(base: Sequence[float], new: Sequence[float], alpha: float = ALPHA) -> Evidence:
     """Is NEW's mean test accuracy lower than BASE's beyond noise? (The exact permutation test on the mean.)"""
     apart = bool(base) and bool(new) and max(new) < min(base)
