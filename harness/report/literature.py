@@ -197,7 +197,7 @@ class SuccessRow:
     published: int | None
 
 
-def success_table(ev: Evidence, learners: tuple[str, ...] = ("lstm", "rnn")) -> list[SuccessRow]:
+def success_table(ev: Evidence, learners: tuple[str, ...] = ("lstm", "gru", "rnn")) -> list[SuccessRow]:
     """Sequences to success and the success rate over seeds (with its Wilson 95% interval) per learner and
     length of the adding problem, by Hochreiter & Schmidhuber's criterion; the published count beside the lstm."""
     out = []
