@@ -169,6 +169,9 @@ def test_summary_markdown(built):
     # the same order as the report: the question, the reach table, then the findings by theme
     assert md.index("How far back") < md.index("### Reach") < md.index("### Findings") < md.index("**Positions**")
     assert "git commit" in md and "python run.py --suite report-test" in md
+    # the machine as compare reads it: the CPU and the instruction set of torch's CPU kernels
+    env = json.loads((folder / "env.json").read_text())
+    assert env["cpu_capability"] and f"- torch CPU kernels: {env['cpu_capability']}" in md
 
 
 def test_interrupted_folder_builds(real_records, tmp_path):

@@ -250,6 +250,8 @@ def provenance(loaded: Loaded, frame: pd.DataFrame) -> dict[str, Any]:
                                        else "")) if commit else "— (not a git checkout)"),
         ("platform", str(env.get("platform", MISSING))),
         ("CPU", str(env.get("cpu", MISSING))),
+        # the instruction set torch's CPU kernels use: with the CPU, torch build and threads, what decides the bits
+        ("torch CPU kernels", str(env.get("cpu_capability") or MISSING)),
         ("cores", str(env.get("cores", MISSING))),
         ("torch threads per run", str(env.get("torch_threads_per_run", MISSING))),
         ("GPU", str(env.get("cuda") or "none")),
