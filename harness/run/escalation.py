@@ -47,16 +47,23 @@ def ladders(cells: list[Cell]) -> dict[tuple[str, str], dict[int, list[Cell]]]:
     return out
 
 
-def first_failed_rung(rungs: dict[int, list[Cell]], done: dict[str, RunRecord]) -> int | None:
-    """The smallest rung all of whose runs finished and fewer than a majority solved; None while undecided (a
-    smaller rung still runs) or when every rung was solved."""
+def _first_failure(rungs: dict[int, list[Cell]], done: dict[str, RunRecord]) -> tuple[bool, int | None]:
+    """(whether the ladder is decided, its first failed rung: the smallest rung all of whose runs finished and
+    fewer than a majority solved, None when every rung was solved). Undecided while a rung up to the first failed
+    one still runs."""
     for rung in sorted(rungs):
         cells = rungs[rung]
         if any(c.spec.id not in done for c in cells):
-            return None
+            return False, None
         if sum(done[c.spec.id].outcome is Outcome.SOLVED for c in cells) * 2 <= len(cells):
-            return rung
-    return None
+            return True, rung
+    return True, None
+
+
+def first_failed_rung(rungs: dict[int, list[Cell]], done: dict[str, RunRecord]) -> int | None:
+    """The smallest rung all of whose runs finished and fewer than a majority solved; None while undecided (a
+    smaller rung still runs) or when every rung was solved."""
+    return _first_failure(rungs, done)[1]
 
 
 def escalated(cell: Cell, factor: int) -> Cell:
@@ -107,17 +114,16 @@ def _standing(rungs: dict[int, list[Cell]], done: dict[str, RunRecord]) -> tuple
     """How far a ladder got, for choosing among siblings: (its first failed rung, or a rung past its last when it
     solved every one; the mean final validation accuracy there; minus the mean steps validation took to reach the
     threshold there), larger is better; None while undecided (a rung below the first failed one still runs)."""
-    for rung in sorted(rungs):
-        cells = rungs[rung]
-        if any(c.spec.id not in done for c in cells):
-            return None
-        runs = [done[c.spec.id] for c in cells]
-        if sum(r.outcome is Outcome.SOLVED for r in runs) * 2 <= len(runs):
-            curves = [r for r in runs if r.curve]
-            acc = sum(float(r.curve[-1].get("val_accuracy") or 0.0) for r in curves) / max(len(curves), 1)
-            steps = sum(float(r.val_steps_to_threshold or r.steps_run or 0) for r in runs) / len(runs)
-            return rung, acc, -steps
-    return max(rungs) + 1, 1.0, 0.0
+    decided, rung = _first_failure(rungs, done)
+    if not decided:
+        return None
+    if rung is None:
+        return max(rungs) + 1, 1.0, 0.0
+    runs = [done[c.spec.id] for c in rungs[rung]]
+    curves = [r for r in runs if r.curve]
+    acc = sum(float(r.curve[-1].get("val_accuracy") or 0.0) for r in curves) / max(len(curves), 1)
+    steps = sum(float(r.val_steps_to_threshold or r.steps_run or 0) for r in runs) / len(runs)
+    return rung, acc, -steps
 
 
 def chosen_among_siblings(key: tuple[str, str], all_ladders: dict[tuple[str, str], dict[int, list[Cell]]],
