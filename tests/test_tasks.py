@@ -694,9 +694,10 @@ def test_every_task_has_a_parameter_strategy():
     assert set(VALID_PARAMS) == set(TASKS)
 
 
-def rule_and_contract_hold(cls: type[Task], strategy: st.SearchStrategy[dict]) -> None:
+def rule_and_contract_hold(cls: type[Task], strategy: st.SearchStrategy[dict]) -> int:
     """Run the contract and rule checks on ``cls`` for parameters drawn from ``strategy`` (hypothesis shrinks a
-    failure to its smallest parameters)."""
+    failure to its smallest parameters, and a failing check raises); the number of parameter sets checked."""
+    checked = []
 
     @settings(max_examples=40, deadline=None, database=None)
     @given(strategy)
@@ -705,13 +706,16 @@ def rule_and_contract_hold(cls: type[Task], strategy: st.SearchStrategy[dict]) -
         distance = params.pop("distance")
         for check in CONTRACT_AND_RULE:
             check(cls, distance, **params)
+        checked.append(distance)
 
     holds()
+    return len(checked)
 
 
 @pytest.mark.parametrize("name", list(TASKS))
 def test_rule_and_contract_hold_over_valid_parameters(name):
-    rule_and_contract_hold(TASKS[name], VALID_PARAMS[name])
+    # every check passed on every drawn parameter set (a failing one raises), and parameters were drawn
+    assert rule_and_contract_hold(TASKS[name], VALID_PARAMS[name]) >= 10
 
 
 @dataclasses.dataclass(frozen=True)
